@@ -1,0 +1,194 @@
+"""Moat's data model: plain dataclasses shared by every stage.
+
+The native JSON report (``moat.report/v1``, documented in docs/report-schema.md) is the
+``to_dict`` form of these classes, so the schema lives here and nowhere else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+REPORT_SCHEMA = "moat.report/v1"
+
+
+@dataclass(slots=True)
+class Package:
+    """One installed or declared package.
+
+    ``version`` is the full version as the ecosystem's own tool prints it: dpkg
+    ``[epoch:]upstream[-revision]``, rpm ``[epoch:]version-release``, apk ``pkgver-rN``. The rpm
+    parts are kept separately too (``epoch``, ``release``) because matching needs them.
+    """
+
+    name: str
+    version: str
+    type: str
+    """Package URL type: deb, apk, rpm, pypi, npm, golang, maven, gem, cargo, composer, nuget."""
+    purl: str = ""
+    licenses: list[str] = field(default_factory=list)
+    found_in: str = ""
+    """Path of the file the package was read from, relative to the image root (no leading slash)."""
+    layer: str | None = None
+    """Diff id of the layer that introduced the package (None for a plain directory)."""
+    source_name: str | None = None
+    source_version: str | None = None
+    arch: str | None = None
+    epoch: int | None = None
+    release: str | None = None
+    dev: bool = False
+    """Declared as a development-only dependency (lockfiles that say so)."""
+    relationship: str | None = None
+    """root, direct, indirect or None when the file does not tell."""
+    depends_on: list[str] = field(default_factory=list)
+    """Ids (``name@version``) of the packages this one depends on, where the file records them."""
+    extra: dict[str, str] = field(default_factory=dict)
+    """Ecosystem-specific facts worth keeping (source_rpm, modularity_label, vendor, …)."""
+
+    @property
+    def id(self) -> str:
+        return f"{self.name}@{self.version}"
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "name": self.name,
+            "version": self.version,
+            "type": self.type,
+            "purl": self.purl,
+            "licenses": list(self.licenses),
+            "found_in": self.found_in,
+            "layer": self.layer,
+        }
+        for key in ("source_name", "source_version", "arch", "epoch", "release", "relationship"):
+            value = getattr(self, key)
+            if value is not None:
+                data[key] = value
+        if self.dev:
+            data["dev"] = True
+        if self.depends_on:
+            data["depends_on"] = list(self.depends_on)
+        if self.extra:
+            data["extra"] = dict(self.extra)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Package:
+        return cls(
+            name=str(data["name"]),
+            version=str(data["version"]),
+            type=str(data["type"]),
+            purl=str(data.get("purl") or ""),
+            licenses=[str(x) for x in data.get("licenses") or []],
+            found_in=str(data.get("found_in") or ""),
+            layer=data.get("layer"),
+            source_name=data.get("source_name"),
+            source_version=data.get("source_version"),
+            arch=data.get("arch"),
+            epoch=data.get("epoch"),
+            release=data.get("release"),
+            dev=bool(data.get("dev", False)),
+            relationship=data.get("relationship"),
+            depends_on=[str(x) for x in data.get("depends_on") or []],
+            extra={str(k): str(v) for k, v in (data.get("extra") or {}).items()},
+        )
+
+
+@dataclass(slots=True)
+class OSInfo:
+    """The operating system of an image, as the os-release family of files describes it.
+
+    ``family`` uses the identifiers Trivy and the vulnerability feeds use (debian, ubuntu, alpine,
+    redhat, centos, rocky, alma, oracle, fedora, amazon, suse linux enterprise server, opensuse.leap,
+    photon, cbl-mariner, azurelinux, wolfi, chainguard, …) so matching can select a feed from it.
+    """
+
+    family: str
+    name: str
+    """The release: "12", "3.19.1", "8.7" …"""
+    pretty_name: str = ""
+    distroless: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"family": self.family, "name": self.name}
+        if self.pretty_name:
+            data["pretty_name"] = self.pretty_name
+        if self.distroless:
+            data["distroless"] = True
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> OSInfo:
+        return cls(
+            family=str(data["family"]),
+            name=str(data.get("name") or ""),
+            pretty_name=str(data.get("pretty_name") or ""),
+            distroless=bool(data.get("distroless", False)),
+        )
+
+
+@dataclass(slots=True)
+class LayerInfo:
+    """One layer of an image as the report shows it."""
+
+    diff_id: str
+    digest: str | None = None
+    size: int | None = None
+    media_type: str | None = None
+    created_by: str | None = None
+    cached: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"diff_id": self.diff_id}
+        for key in ("digest", "size", "media_type", "created_by"):
+            value = getattr(self, key)
+            if value is not None:
+                data[key] = value
+        data["cached"] = self.cached
+        return data
+
+
+@dataclass(slots=True)
+class Artifact:
+    """What was scanned: an image, a directory, or an SBOM."""
+
+    name: str
+    type: str
+    """container_image, filesystem or sbom."""
+    digest: str | None = None
+    """Manifest digest for registry images; config digest otherwise."""
+    repo_tags: list[str] = field(default_factory=list)
+    repo_digests: list[str] = field(default_factory=list)
+    architecture: str | None = None
+    os: str | None = None
+    created: str | None = None
+    layers: list[LayerInfo] = field(default_factory=list)
+    config: dict[str, Any] = field(default_factory=dict)
+    """The image configuration (OCI ``config`` object: User, Env, Cmd, Labels …)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"name": self.name, "type": self.type}
+        for key in ("digest", "architecture", "os", "created"):
+            value = getattr(self, key)
+            if value is not None:
+                data[key] = value
+        if self.repo_tags:
+            data["repo_tags"] = list(self.repo_tags)
+        if self.repo_digests:
+            data["repo_digests"] = list(self.repo_digests)
+        data["layers"] = [layer.to_dict() for layer in self.layers]
+        if self.config:
+            data["config"] = self.config
+        return data
+
+
+@dataclass(slots=True)
+class Inventory:
+    """Everything the image-scanning stage learned about one artifact."""
+
+    artifact: Artifact
+    os: OSInfo | None = None
+    packages: list[Package] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def sorted_packages(self) -> list[Package]:
+        return sorted(self.packages, key=lambda p: (p.type, p.name, p.version, p.found_in))
