@@ -93,12 +93,12 @@ class HashingReader(io.RawIOBase):
 
 def decompressing_reader(raw: IO[bytes]) -> IO[bytes]:
     """Wrap a blob stream in the decompressor its magic bytes call for (gzip, zstd or none)."""
-    buffered = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(raw, TAR_BUFSIZE)  # type: ignore[arg-type]
+    buffered = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(raw, TAR_BUFSIZE)  # type: ignore[type-var]
     head = buffered.peek(4)[:4]
     if head.startswith(GZIP_MAGIC):
         return igzip.GzipFile(fileobj=buffered, mode="rb")  # type: ignore[return-value]
     if head.startswith(ZSTD_MAGIC):
-        return zstandard.ZstdDecompressor().stream_reader(buffered, read_across_frames=True)  # type: ignore[return-value]
+        return zstandard.ZstdDecompressor().stream_reader(buffered, read_across_frames=True)
     return buffered
 
 
@@ -180,7 +180,7 @@ class TarLayerReader:
             compressed = HashingReader(blob, what=f"layer {self.name}")
             buffered = io.BufferedReader(compressed, TAR_BUFSIZE)
             try:
-                plain = decompressing_reader(buffered)  # type: ignore[arg-type]
+                plain = decompressing_reader(buffered)
                 uncompressed = HashingReader(plain, limit=max_layer_bytes(), what=f"layer {self.name}")
                 yield from self._walk(uncompressed)
                 uncompressed.drain()
@@ -202,7 +202,7 @@ class TarLayerReader:
             )
 
     def _walk(self, stream: HashingReader) -> Iterator[Entry]:
-        tar = tarfile.open(fileobj=stream, mode="r|", bufsize=TAR_BUFSIZE)  # type: ignore[call-overload]
+        tar = tarfile.open(fileobj=stream, mode="r|", bufsize=TAR_BUFSIZE)  # noqa: SIM115 - closed with the stream
         for member in tar:
             path = normalize_member_path(member.name)
             if path is None:

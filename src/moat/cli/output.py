@@ -1,0 +1,32 @@
+"""Writing a report: to stdout, or atomically to a file (never a half-written report)."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+
+from moat.errors import MoatError
+
+
+def write_report(text: str, path: str | None) -> None:
+    if path is None or path == "-":
+        sys.stdout.write(text)
+        if not text.endswith("\n"):
+            sys.stdout.write("\n")
+        sys.stdout.flush()
+        return
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise MoatError(f"--output {path}: directory {directory} does not exist")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".moat-", suffix=".tmp")
+    except OSError as exc:
+        raise MoatError(f"--output {path}: cannot write ({exc.strerror})") from exc
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text if text.endswith("\n") else text + "\n")
+        os.replace(tmp, path)
+    except OSError as exc:
+        os.unlink(tmp)
+        raise MoatError(f"--output {path}: cannot write ({exc.strerror})") from exc
