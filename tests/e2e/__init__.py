@@ -1,0 +1,1 @@
+"""Whole-command tests: the ``moat`` CLI run as a subprocess on real images and hostile inputs."""
