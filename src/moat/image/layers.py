@@ -203,7 +203,21 @@ class TarLayerReader:
 
     def _walk(self, stream: HashingReader) -> Iterator[Entry]:
         tar = tarfile.open(fileobj=stream, mode="r|", bufsize=TAR_BUFSIZE)  # noqa: SIM115 - closed with the stream
-        for member in tar:
+        data_end = 0
+        while True:
+            try:
+                member = tar.next()
+            except tarfile.ReadError:
+                # Some builders (umoci among them) end a layer right after the last member's data,
+                # without padding or the two zero blocks. Docker and containerd accept that, so a
+                # stream that ends after the last member's data is a complete layer.
+                if stream.count >= data_end and data_end > 0:
+                    return
+                raise
+            if member is None:
+                return
+            tar.members.clear()  # stream mode keeps every header otherwise: memory would grow with the layer
+            data_end = member.offset_data + member.size
             path = normalize_member_path(member.name)
             if path is None:
                 self.warnings.append(f"layer {self.name}: skipped entry escaping the root: {member.name!r}")

@@ -92,6 +92,8 @@ def split_target(target: str) -> tuple[str, str]:
             return scheme, target[len(scheme) + 1 :]
     if os.path.exists(target):
         return detect_path_scheme(target), target
+    if target.startswith(("/", "./", "../", "~")) or target.endswith((".tar", ".tar.gz", ".tgz", ".json")):
+        raise SourceError(f"{target}: no such file or directory")
     return "registry", target
 
 
