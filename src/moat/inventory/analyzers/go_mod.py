@@ -23,7 +23,7 @@ MAX_MANIFEST_SIZE = 16 * 1024 * 1024
 DIRECTIVES = frozenset(
     {"module", "go", "toolchain", "godebug", "require", "exclude", "replace", "retract", "tool", "ignore"}
 )
-_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|`[^`]*`|=>|[^\s"`]+')
+_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|`[^`]*`|=>|[()]|[^\s"`()]+')
 _GO_VERSION = re.compile(r"^(\d+)\.(\d+)")
 
 

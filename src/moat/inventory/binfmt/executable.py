@@ -56,10 +56,10 @@ class Executable:
 
     def read_file(self, offset: int, size: int) -> bytes:
         """Read exactly ``size`` bytes at a file offset, or raise ParseError when the file is shorter."""
-        if size < 0 or offset < 0 or size > MAX_READ:
-            raise ParseError(f"{self.format}: refusing to read {size} bytes at offset {offset}")
         if offset + size > self.file_size:
             raise ParseError(f"{self.format}: data at offset {offset} (+{size}) lies past the end of the file")
+        if size < 0 or offset < 0 or size > MAX_READ:
+            raise ParseError(f"{self.format}: refusing to read {size} bytes at offset {offset}")
         self.stream.seek(offset)
         data = self.stream.read(size)
         if len(data) != size:
