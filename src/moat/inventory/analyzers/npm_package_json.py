@@ -20,7 +20,7 @@ from moat.inventory.js.common import is_version, licenses_from, make_package, va
 from moat.inventory.js.loading import load_json_object
 
 # A package directory never starts with "." (.bin, .pnpm, .cache) or "_" (npm's temp dirs).
-_INSTALLED = re.compile(r"(?:^|/)node_modules/(?:@[^/.][^/]*/)?[^/._][^/]*/package\.json$")
+_INSTALLED = re.compile(r"(?:^|/)node_modules/(?:@[^/.][^/]*/)?[^/._@][^/]*/package\.json$")
 
 
 @register
