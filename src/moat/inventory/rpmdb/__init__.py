@@ -45,8 +45,8 @@ def detect_format(stream: IO[bytes]) -> str:
     if head[:4] == ndb.DB_MAGIC:
         return "ndb"
     magic = head[12:16]
-    if len(magic) == 4 and bdb.HASH_MAGIC in (int.from_bytes(magic, "little"), int.from_bytes(magic, "big")):
-        return "bdb"
+    if len(magic) == 4 and {int.from_bytes(magic, "little"), int.from_bytes(magic, "big")} & bdb.MAGICS:
+        return "bdb"  # a btree is refused by the bdb reader, with a message that says why
     raise ParseError("rpm database: unrecognised format (not Berkeley DB, ndb or SQLite)")
 
 

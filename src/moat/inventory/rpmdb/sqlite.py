@@ -21,9 +21,10 @@ from moat.inventory.rpmdb.header import MAX_BLOB_BYTES
 
 SQLITE_MAGIC = b"SQLite format 3\0"
 
-MAX_VM_STEPS = 2_000_000_000
-"""SQLite virtual-machine instructions allowed for the whole read (a real 500-package db needs ~1e6)."""
-_PROGRESS_INTERVAL = 100_000
+MAX_VM_STEPS = 50_000_000
+"""SQLite virtual-machine instructions allowed for the whole read (rpm's table costs about 7 a row)."""
+_PROGRESS_INTERVAL = 10_000
+_TABLE_KIND = "SELECT type FROM sqlite_master WHERE name = 'Packages' COLLATE NOCASE"
 
 
 def iter_blobs(stream: IO[bytes]) -> Generator[bytes, None, None]:
@@ -54,6 +55,12 @@ def _query(path: Path) -> Generator[bytes, None, None]:
     try:
         connection.set_progress_handler(progress, _PROGRESS_INTERVAL)
         try:
+            kind = connection.execute(_TABLE_KIND).fetchone()
+            if kind is None:
+                raise ParseError("rpm sqlite: the database has no Packages table")
+            if kind[0] != "table":
+                # A view could compute endless rows; rpm's schema has a plain table.
+                raise ParseError(f"rpm sqlite: Packages is a {kind[0]}, not a table")
             cursor = connection.execute("SELECT hnum, blob FROM Packages ORDER BY hnum")
             while True:
                 row = cursor.fetchone()
