@@ -313,12 +313,11 @@ echo hello > %{buildroot}/usr/share/moat-epoch/data.txt
 Name: moat-noarch
 Version: 0.9
 Release: 1
-Summary: A noarch package with capability and file requirements
+Summary: A noarch package with a virtual and a file requirement
 License: Apache-2.0 OR MIT
 BuildArch: noarch
 Requires: moat-virtual
-Requires: /usr/share/moat-epoch/data.txt
-Requires: moat-zero >= 0:2
+Requires: /usr/share/moat-zero/zero.txt
 %description
 test
 %files
@@ -333,7 +332,11 @@ License: GPL-2.0-only
 BuildArch: noarch
 %description
 test
+%install
+mkdir -p %{buildroot}/usr/share/moat-zero
+echo zero > %{buildroot}/usr/share/moat-zero/zero.txt
 %files
+/usr/share/moat-zero/zero.txt
 """,
 }
 
@@ -408,7 +411,7 @@ def test_built_db_packages(built_db: BuiltDb) -> None:
     assert (noarch.epoch, noarch.arch, noarch.licenses) == (None, "noarch", ["Apache-2.0 OR MIT"])
     assert "vendor" not in noarch.extra
     assert all(p.found_in == "usr/lib/sysimage/rpm/rpmdb.sqlite" for p in result.packages)
-    # moat-virtual and the data file both come from moat-epoch; moat-zero is required by name.
+    # One edge through a virtual provide (moat-virtual), one through a file (/usr/share/moat-zero/zero.txt).
     assert noarch.depends_on == ["moat-epoch@3:1.2-4.moat", "moat-zero@0:2.0-7"]
     assert epoch.depends_on == [] and zero.depends_on == []
 
@@ -802,7 +805,11 @@ def test_many_corrupt_headers_keep_the_warnings_short(tmp_path: Path) -> None:
     assert result.warnings[-1].endswith(f"skipped {100 - rpmdb.MAX_WARNINGS} more corrupt package headers")
 
 
-@pytest.mark.parametrize("data", [b"", b"abc", b"\0" * 4096, b"not a database at all, just text\n" * 100])
+def test_empty_database_file_holds_no_packages() -> None:
+    assert analyze_bytes(b"") == AnalysisResult()
+
+
+@pytest.mark.parametrize("data", [b"abc", b"\0" * 4096, b"not a database at all, just text\n" * 100])
 def test_unrecognised_file(data: bytes) -> None:
     with pytest.raises(ParseError, match="unrecognised format"):
         analyze_bytes(data)

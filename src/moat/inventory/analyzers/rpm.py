@@ -82,6 +82,8 @@ class RpmDatabaseAnalyzer(Analyzer):
         return path in DB_PATHS
 
     def analyze(self, file: FileInput) -> AnalysisResult:
+        if file.size == 0:
+            return AnalysisResult()  # an emptied database left behind by a migration holds nothing
         database = read_rpmdb(file.open())
         headers = [h for h in database.headers if h.name not in PSEUDO_PACKAGES]
         packages = [_package(header, file.path) for header in headers]
