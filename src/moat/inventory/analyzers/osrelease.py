@@ -159,11 +159,15 @@ def _first_line(text: str) -> str:
 
 
 def parse_redhat_style(text: str) -> OSInfo | None:
-    """``CentOS Linux release 7.9.2009 (Core)`` → centos 7.9.2009; None for other distributions."""
+    """``CentOS Linux release 7.9.2009 (Core)`` → centos 7.9.2009; None for other distributions.
+
+    Derivatives reuse these file names with text of their own (ALT Linux's fedora-release says
+    ``ALT Server 10.1 (Mendelevium)``), so a line without the convention is simply not ours.
+    """
     line = _first_line(text)
     match = _REDHAT_LINE_RE.fullmatch(line)
     if not match:
-        raise ParseError(f"no '<distribution> release <version>' line: {line[:80]!r}")
+        return None
     distribution, version = match.group(1).strip(), match.group(2).rstrip(".")
     lowered = distribution.lower()
     for prefix, family in REDHAT_STYLE_NAMES:
@@ -204,6 +208,10 @@ def parse_suse_release(text: str) -> OSInfo | None:
     title = _first_line(text)
     values = parse_key_values(text)
     version = values.get("VERSION", "").strip()
+    if not version:
+        # some copies keep only the title line, "openSUSE 42.1 (x86_64)"
+        in_title = re.search(r"\s(\d+(?:\.\d+)?)\s", title + " ")
+        version = in_title.group(1) if in_title else ""
     if not re.fullmatch(r"\d+(\.\d+)?", version):
         raise ParseError(f"SuSE-release without a VERSION: {title[:80]!r}")
     if title.startswith("SUSE Linux Enterprise Server"):
