@@ -89,7 +89,9 @@ def os_package_purl(package: Package, os_info: OSInfo | None) -> str:
     }
     if package.type == "rpm" and package.epoch:
         qualifiers["epoch"] = str(package.epoch)
-    if package.source_name and package.source_name != package.name and package.type != "rpm":
+    if package.type == "rpm":
+        qualifiers["upstream"] = package.extra.get("source_rpm", "")
+    elif package.source_name and package.source_name != package.name:
         qualifiers["upstream"] = package.source_name
     version = package.version
     if package.type == "rpm" and package.epoch and ":" in version:
