@@ -22,6 +22,11 @@ DB_PATH = "lib/apk/db/installed"
 MAX_LINE = 1024 * 1024
 MAX_RECORDS = 200_000
 MAX_WARNINGS = 20
+MAX_PROVIDERS = 16
+"""Installed providers of one name taken into account (real systems have one or two); the bound keeps
+a hostile database from making every package depend on every other."""
+MAX_FILE_SIZE = 64 * 1024 * 1024
+"""A database of a thousand packages with their file lists is a few MB."""
 KEPT_KEYS = frozenset("PVALomcCDp")
 """Keys stored; the per-file lines (F, R, Z, a, M, …) are by far the bulk and are skipped."""
 
@@ -161,7 +166,9 @@ def resolve_dependencies(entries: list[_Entry]) -> None:
     providers: dict[str, list[Package]] = {}
     for entry in entries:
         for provided in entry.provides:
-            providers.setdefault(provided, []).append(entry.package)
+            known = providers.setdefault(provided, [])
+            if len(known) < MAX_PROVIDERS:
+                known.append(entry.package)
     for entry in entries:
         ids: set[str] = set()
         for dependency in entry.depends:
@@ -208,11 +215,13 @@ class ApkInstalledAnalyzer(Analyzer):
 
     name = "apk"
     version = 1
-    max_file_size = 128 * 1024 * 1024
+    max_file_size = MAX_FILE_SIZE
     basenames = frozenset({"installed"})
 
     def wants(self, path: str, mode: int) -> bool:
         return path == DB_PATH
 
     def analyze(self, file: FileInput) -> AnalysisResult:
+        if file.size > self.max_file_size:
+            raise ParseError(f"{file.size} bytes is more than an apk database can be ({self.max_file_size})")
         return parse_installed(file)

@@ -31,6 +31,11 @@ MAX_FIELD = 4 * 1024 * 1024
 MAX_STANZAS = 200_000
 """More stanzas than any real system has packages; past this the file is treated as hostile."""
 MAX_WARNINGS = 20
+MAX_PROVIDERS = 16
+"""Installed providers of one virtual package taken into account (real systems have one or two); the
+bound keeps a hostile database from making every package depend on every other."""
+MAX_FILE_SIZE = 64 * 1024 * 1024
+"""A status file of several thousand packages is a few MB."""
 
 KEPT_FIELDS = frozenset(
     {
@@ -97,13 +102,18 @@ class Stanza:
     """One paragraph of a control file: the kept fields (lower-cased names) and where it started."""
 
     line: int
-    fields: dict[str, str] = field(default_factory=dict)
+    parts: dict[str, list[str]] = field(default_factory=dict)
+    """Kept field → its lines; joined only when read, so a long folded field costs linear time."""
+    sizes: dict[str, int] = field(default_factory=dict)
     error: str | None = None
     """Why the stanza is malformed (its content is then not trusted at all)."""
     seen_field: bool = False
 
     def get(self, name: str) -> str:
-        return self.fields.get(name, "")
+        return "".join(self.parts.get(name, ()))
+
+    def has(self, name: str) -> bool:
+        return name in self.parts
 
 
 def iter_stanzas(stream: IO[bytes]) -> Iterator[Stanza]:
@@ -152,8 +162,9 @@ def iter_stanzas(stream: IO[bytes]) -> Iterator[Stanza]:
             current.error = current.error or f"line {line_no} is not a 'Field: value' line"
             continue
         current.seen_field = True
-        if key in KEPT_FIELDS and key not in current.fields:
-            current.fields[key] = ""
+        if key in KEPT_FIELDS and key not in current.parts:
+            current.parts[key] = []
+            current.sizes[key] = 0
             last_key = key
             _append(current, key, value.strip(), line_no)
         else:
@@ -170,11 +181,12 @@ def _skip_rest_of_line(stream: IO[bytes]) -> None:
 
 
 def _append(stanza: Stanza, key: str, text: str, line_no: int) -> None:
-    value = stanza.fields[key] + text
-    if len(value) > MAX_FIELD:
+    size = stanza.sizes[key] + len(text)
+    if size > MAX_FIELD:
         stanza.error = stanza.error or f"line {line_no}: field {key!r} is larger than {MAX_FIELD} bytes"
         return
-    stanza.fields[key] = value
+    stanza.sizes[key] = size
+    stanza.parts[key].append(text)
 
 
 def parse_relations(value: str) -> list[list[str]]:
@@ -276,18 +288,20 @@ def resolve_dependencies(entries: list[_Entry]) -> None:
     for entry in entries:
         by_name.setdefault(entry.package.name, []).append(entry.package)
         for virtual in entry.provides:
-            providers.setdefault(virtual, []).append(entry.package)
+            known = providers.setdefault(virtual, [])
+            if len(known) < MAX_PROVIDERS:
+                known.append(entry.package)
     for entry in entries:
         me = entry.package
         ids: set[str] = set()
         for group in entry.depends:
             for alternative in group:
-                found = by_name.get(alternative)
+                found = by_name.get(alternative, [])
                 if found:
                     same_arch = [p for p in found if p.arch in (me.arch, "all")]
                     found = same_arch[:1] or found[:1]
                 else:
-                    found = providers.get(alternative)
+                    found = providers.get(alternative, [])
                 if found:
                     ids.update(p.id for p in found if p is not me)
                     break
@@ -309,7 +323,7 @@ def parse_status(file: FileInput) -> AnalysisResult:
         if stanza.error:
             problems.append(f"stanza at line {stanza.line} skipped: {stanza.error}")
             continue
-        if "package" in stanza.fields:
+        if stanza.has("package"):
             recognised += 1
         entry, reason = _entry(stanza, file.path, opkg)
         if entry is not None:
@@ -340,7 +354,7 @@ class DpkgStatusAnalyzer(Analyzer):
 
     name = "dpkg"
     version = 1
-    max_file_size = 128 * 1024 * 1024
+    max_file_size = MAX_FILE_SIZE
     basenames = frozenset({"status"})
     dirnames = frozenset({STATUS_DIR})
 
@@ -351,4 +365,6 @@ class DpkgStatusAnalyzer(Analyzer):
         return path.rpartition("/")[0] == STATUS_DIR and not path.endswith(".md5sums")
 
     def analyze(self, file: FileInput) -> AnalysisResult:
+        if file.size > self.max_file_size:
+            raise ParseError(f"{file.size} bytes is more than a status file can be ({self.max_file_size})")
         return parse_status(file)
