@@ -273,3 +273,11 @@ def test_too_many_records_stop_with_a_warning(monkeypatch: pytest.MonkeyPatch) -
     result = analyze_bytes(data)
     assert len(result.packages) == 4
     assert any("more than 4 records" in w for w in result.warnings)
+
+
+def test_many_providers_of_one_name_are_bounded() -> None:
+    data = b"".join(record(f"p{i}", "1-r0", "so:libshared.so.1", provides="so:libshared.so.1=1") for i in range(500))
+    packages = analyze_bytes(data).packages
+    assert len(packages) == 500
+    assert max(len(p.depends_on) for p in packages) <= apk.MAX_PROVIDERS
+    assert all(p.id not in p.depends_on for p in packages)

@@ -414,3 +414,23 @@ def test_warnings_are_capped() -> None:
     assert [p.name for p in result.packages] == ["tar"]
     assert len(result.warnings) == dpkg.MAX_WARNINGS + 1
     assert result.warnings[-1].endswith("30 more stanzas skipped")
+
+
+def test_a_field_folded_over_many_lines_is_bounded() -> None:
+    """Two million continuation lines: joined once (linear), and past MAX_FIELD the stanza is dropped."""
+    lines = b" a,\n" * (2 * 1024 * 1024)
+    result = analyze_bytes(b"Package: big\nVersion: 1.0\nProvides: x,\n" + lines + b"\n" + GOOD)
+    assert [p.name for p in result.packages] == ["tar"]
+    assert any("larger than" in w for w in result.warnings)
+    folded = b"Package: ok\nVersion: 1.0\nDepends: tar,\n" + b" tar,\n" * 100_000 + b"\n" + GOOD
+    ok = next(p for p in analyze_bytes(folded).packages if p.name == "ok")
+    assert ok.depends_on == ["tar@1.34+dfsg-1"]
+
+
+def test_many_providers_of_one_virtual_name_are_bounded() -> None:
+    stanza = "Package: p{0}\nVersion: 1.0\nStatus: install ok installed\nProvides: virtual\nDepends: virtual\n\n"
+    data = "".join(stanza.format(i) for i in range(500)).encode()
+    packages = analyze_bytes(data).packages
+    assert len(packages) == 500
+    assert max(len(p.depends_on) for p in packages) <= dpkg.MAX_PROVIDERS
+    assert all(p.id not in p.depends_on for p in packages)
