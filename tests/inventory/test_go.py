@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from elftools.elf.elffile import ELFFile
 from packageurl import PackageURL
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/corpus.py (until pytest sets pythonpath)
@@ -23,6 +24,7 @@ from moat.errors import ParseError
 from moat.inventory.analyzer import FileInput
 from moat.inventory.analyzers.go_binary import GoBinaryAnalyzer, ldflags_version, stdlib_version
 from moat.inventory.analyzers.go_mod import GoModAnalyzer, GoSumAnalyzer, parse_gomod
+from moat.inventory.binfmt.executable import open_executable
 from moat.model import Package
 
 CORPUS_GOMOD = cases("packages", "gomod")
@@ -260,6 +262,32 @@ def test_ldflags_version_ranking() -> None:
     assert ldflags_version("github.com/a/b", "-X main.version=dev") == ""  # not a semantic version
     assert ldflags_version("github.com/a/b", "-X main.commit=1.0.0") == ""  # not a version key
     assert ldflags_version("github.com/a/b", "-X 'main.version=1.0") == ""  # unbalanced quote
+
+
+def _elf_samples() -> list[str]:
+    libs = sorted(str(p) for p in Path("/usr/lib/x86_64-linux-gnu").glob("libc.so.*"))
+    return ["/bin/true", "/bin/ls", *DEBIAN_GO_BINARIES, *libs]
+
+
+@pytest.mark.parametrize("path", [*_elf_samples(), "linux-386", "stripped"])
+def test_elf_tables_agree_with_pyelftools(built: dict[str, Path], path: str) -> None:
+    """The struct-based ELF reader sees the same sections and loaded segments as pyelftools."""
+    real = built[path] if path in built else Path(path)
+    with real.open("rb") as stream:
+        exe = open_executable(stream, real.stat().st_size)
+        assert exe is not None
+        elf = ELFFile(stream)
+        want_sections = [
+            (s.name, s["sh_addr"] if s["sh_flags"] & 2 else 0, s["sh_offset"],
+             0 if s["sh_type"] == "SHT_NOBITS" else s["sh_size"])
+            for s in elf.iter_sections()
+        ]
+        want_segments = [
+            (p["p_vaddr"], p["p_offset"], p["p_filesz"]) for p in elf.iter_segments() if p["p_type"] == "PT_LOAD"
+        ]
+    assert [(r.name, r.addr, r.offset, r.size) for r in exe.sections] == want_sections
+    assert [(r.addr, r.offset, r.size) for r in exe.segments] == want_segments
+    assert exe.pointer_size == (4 if path == "linux-386" else 8)
 
 
 # --- hostile binaries --------------------------------------------------------------------------
