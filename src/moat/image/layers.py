@@ -8,20 +8,19 @@ digest fails the scan after the walk and its results are thrown away, never cach
 
 from __future__ import annotations
 
-import hashlib
 import io
 import os
 import posixpath
 import stat
-import tarfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO
 
 import zstandard
 from isal import igzip
 
 from moat.errors import LayerError
+from moat.image.tarstream import DecodedStream, MemberReader, TarMember, iter_tar
 
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
@@ -37,58 +36,6 @@ AUFS_META_PREFIX = ".wh..wh."
 def max_layer_bytes() -> int:
     value = os.environ.get("MOAT_MAX_LAYER_BYTES")
     return int(value) if value and value.isdigit() else DEFAULT_MAX_LAYER_BYTES
-
-
-class HashingReader(io.RawIOBase):
-    """Pass-through reader that hashes and counts what is read, and stops at a byte limit."""
-
-    def __init__(self, inner: IO[bytes], limit: int | None = None, what: str = "layer") -> None:
-        self._inner = inner
-        self._hash = hashlib.sha256()
-        self.count = 0
-        self._limit = limit
-        self._what = what
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        data = self._inner.read(len(buffer))
-        n = len(data)
-        if n:
-            self._hash.update(data)
-            self.count += n
-            if self._limit is not None and self.count > self._limit:
-                raise LayerError(
-                    f"{self._what} expands past {self._limit} bytes (decompression bomb?); "
-                    "raise MOAT_MAX_LAYER_BYTES if this is genuine"
-                )
-            buffer[:n] = data
-        return n
-
-    def read(self, size: int = -1) -> bytes:
-        if size is None or size < 0:
-            chunks = []
-            while chunk := self.read(TAR_BUFSIZE):
-                chunks.append(chunk)
-            return b"".join(chunks)
-        data = self._inner.read(size)
-        if data:
-            self._hash.update(data)
-            self.count += len(data)
-            if self._limit is not None and self.count > self._limit:
-                raise LayerError(
-                    f"{self._what} expands past {self._limit} bytes (decompression bomb?); "
-                    "raise MOAT_MAX_LAYER_BYTES if this is genuine"
-                )
-        return data
-
-    def drain(self) -> None:
-        while self.read(TAR_BUFSIZE):
-            pass
-
-    def digest(self) -> str:
-        return "sha256:" + self._hash.hexdigest()
 
 
 def decompressing_reader(raw: IO[bytes]) -> IO[bytes]:
@@ -172,91 +119,68 @@ class TarLayerReader:
         self.diff_id: str | None = None
 
     def entries(self) -> Iterator[Entry]:
+        stream = DecodedStream(self._open_raw, decompressing_reader, max_layer_bytes(), f"layer {self.name}")
+        finished = False
         try:
-            blob = self._open_blob()
-        except OSError as exc:
-            raise LayerError(f"layer {self.name}: cannot open blob: {exc.strerror or exc}") from exc
-        with blob:
-            compressed = HashingReader(blob, what=f"layer {self.name}")
-            buffered = io.BufferedReader(compressed, TAR_BUFSIZE)
-            try:
-                plain = decompressing_reader(buffered)
-                uncompressed = HashingReader(plain, limit=max_layer_bytes(), what=f"layer {self.name}")
-                yield from self._walk(uncompressed)
-                uncompressed.drain()
-                # Any trailing bytes of the compressed stream count toward its digest too.
-                while buffered.read(TAR_BUFSIZE):
-                    pass
-            except LayerError:
-                raise
-            except (EOFError, OSError, tarfile.TarError, zstandard.ZstdError, ValueError) as exc:
-                raise LayerError(f"layer {self.name}: corrupt or truncated ({_describe(exc)})") from exc
-        self.diff_id = uncompressed.digest()
-        if self.expected_digest and compressed.digest() != self.expected_digest:
+            for member, reader in iter_tar(stream):
+                entry = self._entry(member, reader)
+                if entry is not None:
+                    yield entry
+            stream.finish()
+            finished = True
+        except LayerError as exc:
+            raise LayerError(_prefixed(self.name, exc)) from exc
+        except (EOFError, OSError, zstandard.ZstdError, ValueError) as exc:
+            raise LayerError(f"layer {self.name}: corrupt or truncated ({_describe(exc)})") from exc
+        finally:
+            if not finished:
+                stream.close()
+        self.diff_id = stream.uncompressed_digest
+        if self.expected_digest and stream.compressed_digest != self.expected_digest:
             raise LayerError(
-                f"layer {self.name}: blob digest is {compressed.digest()}, manifest says {self.expected_digest}"
+                f"layer {self.name}: blob digest is {stream.compressed_digest}, "
+                f"manifest says {self.expected_digest}"
             )
         if self.expected_diff_id and self.diff_id != self.expected_diff_id:
             raise LayerError(
                 f"layer {self.name}: uncompressed digest is {self.diff_id}, config says {self.expected_diff_id}"
             )
 
-    def _walk(self, stream: HashingReader) -> Iterator[Entry]:
-        tar = tarfile.open(fileobj=stream, mode="r|", bufsize=TAR_BUFSIZE)  # noqa: SIM115 - closed with the stream
-        data_end = 0
-        while True:
-            try:
-                member = tar.next()
-            except tarfile.ReadError:
-                # Some builders (umoci among them) end a layer right after the last member's data,
-                # without padding or the two zero blocks. Docker and containerd accept that, so a
-                # stream that ends after the last member's data is a complete layer.
-                if stream.count >= data_end and data_end > 0:
-                    return
-                raise
-            if member is None:
-                return
-            tar.members.clear()  # stream mode keeps every header otherwise: memory would grow with the layer
-            data_end = member.offset_data + member.size
-            path = normalize_member_path(member.name)
-            if path is None:
-                self.warnings.append(f"layer {self.name}: skipped entry escaping the root: {member.name!r}")
-                continue
-            if path == "":
-                continue
-            if member.isreg():
-                kind = "file"
-            elif member.isdir():
-                kind = "dir"
-            elif member.issym():
-                kind = "symlink"
-            elif member.islnk():
-                kind = "hardlink"
-            else:
-                kind = "other"
-            linkname = ""
-            if kind == "hardlink":
-                target = normalize_member_path(member.linkname)
-                if target is None:
-                    self.warnings.append(
-                        f"layer {self.name}: skipped hard link out of the root: {member.name!r}"
-                    )
-                    continue
-                linkname = target
-            elif kind == "symlink":
-                linkname = member.linkname
-            opener = _member_opener(tar, member) if kind == "file" else None
-            yield Entry(path, kind, member.mode, member.size, linkname, opener)
+    def _open_raw(self) -> IO[bytes]:
+        try:
+            return self._open_blob()
+        except OSError as exc:
+            raise LayerError(f"cannot open blob: {exc.strerror or exc}") from exc
+
+    def _entry(self, member: TarMember, reader: MemberReader | None) -> Entry | None:
+        path = normalize_member_path(member.name)
+        if path is None:
+            self.warnings.append(f"layer {self.name}: skipped entry escaping the root: {member.name!r}")
+            return None
+        if path == "":
+            return None
+        kind = TAR_KINDS.get(member.typeflag, "other")
+        if kind == "file" and reader is None:
+            kind = "other"
+        linkname = ""
+        if kind == "hardlink":
+            target = normalize_member_path(member.linkname)
+            if target is None:
+                self.warnings.append(f"layer {self.name}: skipped hard link out of the root: {member.name!r}")
+                return None
+            linkname = target
+        elif kind == "symlink":
+            linkname = member.linkname
+        opener = (lambda r=reader: r) if reader is not None else None
+        return Entry(path, kind, member.mode, member.size, linkname, opener)
 
 
-def _member_opener(tar: tarfile.TarFile, member: tarfile.TarInfo) -> Callable[[], IO[bytes]]:
-    def opener() -> IO[bytes]:
-        handle = tar.extractfile(member)
-        if handle is None:
-            raise LayerError(f"{member.name}: not a regular file")
-        return handle
+TAR_KINDS = {b"0": "file", b"\0": "file", b"7": "file", b"5": "dir", b"2": "symlink", b"1": "hardlink"}
 
-    return opener
+
+def _prefixed(name: str, exc: LayerError) -> str:
+    text = str(exc)
+    return text if text.startswith("layer ") else f"layer {name}: {text}"
 
 
 def _describe(exc: BaseException) -> str:
