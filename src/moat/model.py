@@ -98,8 +98,9 @@ class OSInfo:
     """The operating system of an image, as the os-release family of files describes it.
 
     ``family`` uses the identifiers Trivy and the vulnerability feeds use (debian, ubuntu, alpine,
-    redhat, centos, rocky, alma, oracle, fedora, amazon, suse linux enterprise server, opensuse.leap,
-    photon, cbl-mariner, azurelinux, wolfi, chainguard, …) so matching can select a feed from it.
+    redhat, centos, centos-stream, rocky, alma, oracle, fedora, amazon, sles, slem, opensuse-leap,
+    opensuse-tumbleweed, photon, cbl-mariner, azurelinux, wolfi, chainguard, bottlerocket, …; see
+    ``moat.inventory.analyzers.osrelease``) so matching can select a feed from it.
     """
 
     family: str

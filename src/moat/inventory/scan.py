@@ -19,18 +19,20 @@ from moat.model import Inventory, OSInfo, Package
 LayerCallback = Callable[[int, int, str, bool], None]
 """Called as (index, total, layer name, cached) when a layer starts; drives the progress display."""
 
-OS_PACKAGE_TYPES = {"deb", "apk", "rpm"}
+OS_PACKAGE_TYPES = {"deb", "apk", "rpm", "opkg"}
 
 PURL_NAMESPACE = {
+    "redhat": "redhat",
     "alma": "almalinux",
-    "suse linux enterprise server": "suse",
-    "suse linux enterprise micro": "suse",
-    "opensuse.leap": "opensuse",
-    "opensuse.tumbleweed": "opensuse",
-    "opensuse": "opensuse",
+    "centos-stream": "centos",
+    "sles": "suse",
+    "slem": "suse",
+    "opensuse-leap": "opensuse",
+    "opensuse-tumbleweed": "opensuse",
     "cbl-mariner": "mariner",
 }
-DEFAULT_NAMESPACE = {"deb": "debian", "apk": "alpine", "rpm": "redhat"}
+"""OS family (as detect_os names it) → purl namespace, where the two differ."""
+DEFAULT_NAMESPACE = {"deb": "debian", "apk": "alpine", "rpm": "redhat", "opkg": "openwrt"}
 
 
 def scan_image(
