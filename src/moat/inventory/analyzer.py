@@ -54,6 +54,9 @@ class AnalysisResult:
     packages: list[Package] = field(default_factory=list)
     os: OSInfo | None = None
     warnings: list[str] = field(default_factory=list)
+    package_licenses: dict[str, list[str]] = field(default_factory=dict)
+    """Licenses that this file declares for packages recorded elsewhere, keyed ``type:name``
+    (Debian keeps them in usr/share/doc/<pkg>/copyright, not in the status database)."""
 
 
 class Analyzer(ABC):

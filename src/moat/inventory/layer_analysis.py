@@ -31,13 +31,17 @@ class FileFinding:
     analyzer: str
     packages: list[Package] = field(default_factory=list)
     os: OSInfo | None = None
+    package_licenses: dict[str, list[str]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "analyzer": self.analyzer,
             "packages": [p.to_dict() for p in self.packages],
             "os": self.os.to_dict() if self.os else None,
         }
+        if self.package_licenses:
+            data["package_licenses"] = self.package_licenses
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FileFinding:
@@ -45,6 +49,9 @@ class FileFinding:
             analyzer=str(data["analyzer"]),
             packages=[Package.from_dict(p) for p in data.get("packages", [])],
             os=OSInfo.from_dict(data["os"]) if data.get("os") else None,
+            package_licenses={
+                str(k): [str(x) for x in v] for k, v in (data.get("package_licenses") or {}).items()
+            },
         )
 
 
@@ -246,8 +253,15 @@ def _run(
             result.warnings.append(f"{path}: {analyzer.name} failed: {type(exc).__name__}: {exc}")
             continue
         result.warnings.extend(outcome.warnings)
-        if outcome.packages or outcome.os:
-            findings.append(FileFinding(analyzer=analyzer.name, packages=outcome.packages, os=outcome.os))
+        if outcome.packages or outcome.os or outcome.package_licenses:
+            findings.append(
+                FileFinding(
+                    analyzer=analyzer.name,
+                    packages=outcome.packages,
+                    os=outcome.os,
+                    package_licenses=outcome.package_licenses,
+                )
+            )
 
 
 def _resolve_pending_links(

@@ -37,6 +37,15 @@ class MergedTree:
                     found.append(package)
         return found
 
+    def package_licenses(self) -> dict[str, list[str]]:
+        """Licenses declared for packages by files other than their package database."""
+        found: dict[str, list[str]] = {}
+        for path in sorted(self.files):
+            for finding in self.files[path]:
+                for key, licenses in finding.package_licenses.items():
+                    found.setdefault(key, licenses)
+        return found
+
     def os_findings(self) -> dict[str, OSInfo]:
         """What each OS-describing file says, with symlinked names (etc/os-release → usr/lib/…)
         answered by the file they resolve to inside the root."""

@@ -75,7 +75,10 @@ def scan_image(
     tree = merge_layers(results)
     os_info = detect_os(tree.os_findings())
     packages = tree.packages()
+    declared = tree.package_licenses()
     for package in packages:
+        if not package.licenses:
+            package.licenses = list(declared.get(f"{package.type}:{package.name}", []))
         if package.type in OS_PACKAGE_TYPES and not package.purl:
             package.purl = os_package_purl(package, os_info)
     return Inventory(artifact=image.artifact, os=os_info, packages=packages, warnings=warnings)
