@@ -24,3 +24,7 @@ DockerHost = Annotated[
 ]
 Output = Annotated[str | None, typer.Option("--output", "-o", help="Write the report to FILE instead of stdout.")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress display on stderr.")]
+DockerConfig = Annotated[
+    str | None,
+    typer.Option("--docker-config", help="Docker config.json (or its directory) for registry credentials."),
+]

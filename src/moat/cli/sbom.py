@@ -65,6 +65,7 @@ def register(app: typer.Typer) -> None:
         insecure: opt.Insecure = False,
         username: opt.Username = None,
         password: opt.Password = None,
+        docker_config: opt.DockerConfig = None,
         docker_host: opt.DockerHost = None,
         quiet: opt.Quiet = False,
     ) -> None:
@@ -80,6 +81,7 @@ def register(app: typer.Typer) -> None:
                 insecure=insecure,
                 username=username,
                 password=password,
+                docker_config=docker_config,
                 docker_host=docker_host,
             )
             settings = ScanSettings(cache_dir=cache_dir, use_cache=not no_cache)
