@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import random
 import shutil
 import struct
 import subprocess
@@ -334,6 +335,30 @@ def test_extended_section_count_is_bounded() -> None:
     data[shoff + 32 : shoff + 40] = struct.pack("<Q", 2**62)
     with pytest.raises(ParseError, match="section headers"):
         analyze_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("target", ["linux-amd64", "linux-386", "windows-amd64.exe", "darwin-amd64"])
+def test_mutated_headers_never_escape_as_other_errors(built: dict[str, Path], target: str) -> None:
+    """Random byte flips in the headers and the build info give packages or ParseError, nothing else."""
+    original = built[target].read_bytes()
+    buildinfo = _buildinfo_offset(original)
+    hot = [*range(0, 4096), *range(buildinfo, buildinfo + 256)]
+    if target.endswith("amd64") and not target.startswith(("windows", "darwin")):
+        (shoff,) = struct.unpack("<Q", original[0x28:0x30])
+        hot += list(range(shoff, min(shoff + 4096, len(original))))
+    rng = random.Random(target)
+    outcomes = {"packages": 0, "empty": 0, "error": 0}
+    for _ in range(200):
+        data = bytearray(original)
+        for position in rng.sample(hot, 4):
+            data[position] = rng.randrange(256)
+        try:
+            found = analyze_bytes(bytes(data))
+        except ParseError:
+            outcomes["error"] += 1
+        else:
+            outcomes["packages" if found else "empty"] += 1
+    assert outcomes["packages"] > 0  # most flips land in padding or unused fields
 
 
 def test_truncated_and_garbage_elf_are_parse_errors() -> None:
