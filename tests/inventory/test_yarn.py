@@ -112,18 +112,20 @@ visit(path.join(process.argv[1], "node_modules"));
 process.stdout.write(JSON.stringify(found));
 """
 
+DEPENDENCIES = {
+    "debug": "2.6.9",  # ms@2.0.0 nested under it, ms@2.1.3 at the top
+    "ms": "2.1.3",
+    "@types/node": "18.0.0",
+    "chalk": "2.4.2",
+    "lodash-old": "npm:lodash@4.17.20",
+}
+DEV_DEPENDENCIES = {"is-number": "7.0.0", "has-flag": "3.0.0"}
 MANIFEST = {
     "name": "moat-probe",
     "version": "1.0.0",
     "private": True,
-    "dependencies": {
-        "debug": "2.6.9",  # ms@2.0.0 nested under it, ms@2.1.3 at the top
-        "ms": "2.1.3",
-        "@types/node": "18.0.0",
-        "chalk": "2.4.2",
-        "lodash-old": "npm:lodash@4.17.20",
-    },
-    "devDependencies": {"is-number": "7.0.0", "has-flag": "3.0.0"},
+    "dependencies": DEPENDENCIES,
+    "devDependencies": DEV_DEPENDENCIES,
 }
 
 
@@ -187,7 +189,7 @@ def test_real_lockfile_matches_the_installed_tree(yarn_projects: dict[str, Path]
     for package_id, info in truth.items():
         assert sorted(found[package_id].depends_on) == sorted(info["deps"]), package_id
     assert found["@types/node@18.0.0"].purl == "pkg:npm/%40types/node@18.0.0"
-    declared = {f"{n}@{v}" for n, v in {**MANIFEST["dependencies"], **MANIFEST["devDependencies"]}.items()}
+    declared = {f"{n}@{v}" for n, v in {**DEPENDENCIES, **DEV_DEPENDENCIES}.items()}
     declared = {"lodash@4.17.20" if d.startswith("lodash-old@") else d for d in declared}
     for package in found.values():
         if flavour == "berry":  # berry records the workspace's dependencies; classic does not

@@ -37,40 +37,74 @@ def load_json_object(data: bytes, what: str) -> dict[str, Any]:
     return value
 
 
-def _check_yaml_shape(text: str, what: str) -> None:
-    """Walk the event stream (a flat, non-recursive parse) before building anything.
+_NO_KEY = object()
 
-    Aliases are refused outright: no lockfile writer emits them, and they are how a small file
-    expands into an enormous structure. Depth and document count are bounded for the same reason.
+
+class _Builder:
+    """Builds documents from the YAML event stream, without recursion and in linear time.
+
+    PyYAML's own constructor is recursive and, on lockfile-sized mappings, several times slower
+    than the parse itself; lockfiles need none of what it adds (tags, merge keys, anchors). Every
+    scalar stays a string, so ``version: 1.10`` is ``"1.10"``, not the float 1.1.
     """
-    depth = 0
-    documents = 0
-    for event in yaml.parse(text, Loader=_Loader):
-        if isinstance(event, yaml.AliasEvent):
-            raise ParseError(f"{what}: YAML aliases are not allowed in a lockfile")
-        if isinstance(event, yaml.CollectionStartEvent):
-            depth += 1
-            if depth > MAX_YAML_DEPTH:
-                raise ParseError(f"{what}: YAML nested deeper than {MAX_YAML_DEPTH} levels")
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self.documents: list[Any] = []
+        self.root: Any = None
+        self.stack: list[list[Any] | dict[str, Any]] = []
+        self.keys: list[Any] = []  # the pending key of each mapping on the stack
+
+    def put(self, value: Any) -> None:
+        if not self.stack:
+            self.root = value
+            return
+        top = self.stack[-1]
+        if isinstance(top, list):
+            top.append(value)
+        elif self.keys[-1] is _NO_KEY:
+            if not isinstance(value, str):
+                raise ParseError(f"{self.what}: YAML mapping keys must be plain scalars")
+            self.keys[-1] = value
+        else:
+            top[self.keys[-1]] = value
+            self.keys[-1] = _NO_KEY
+
+    def open(self, container: list[Any] | dict[str, Any]) -> None:
+        self.put(container)
+        if len(self.stack) >= MAX_YAML_DEPTH:
+            raise ParseError(f"{self.what}: YAML nested deeper than {MAX_YAML_DEPTH} levels")
+        self.stack.append(container)
+        self.keys.append(_NO_KEY)
+
+    def feed(self, event: yaml.Event) -> None:
+        if isinstance(event, yaml.ScalarEvent):
+            self.put(event.value)
+        elif isinstance(event, yaml.MappingStartEvent):
+            self.open({})
+        elif isinstance(event, yaml.SequenceStartEvent):
+            self.open([])
         elif isinstance(event, yaml.CollectionEndEvent):
-            depth -= 1
+            self.stack.pop()
+            self.keys.pop()
         elif isinstance(event, yaml.DocumentStartEvent):
-            documents += 1
-            if documents > MAX_YAML_DOCUMENTS:
-                raise ParseError(f"{what}: more than {MAX_YAML_DOCUMENTS} YAML documents")
+            if len(self.documents) >= MAX_YAML_DOCUMENTS:
+                raise ParseError(f"{self.what}: more than {MAX_YAML_DOCUMENTS} YAML documents")
+            self.root = None
+        elif isinstance(event, yaml.DocumentEndEvent):
+            self.documents.append(self.root)
+        elif isinstance(event, yaml.AliasEvent):
+            # No lockfile writer emits aliases, and they are how a small file expands into a huge one.
+            raise ParseError(f"{self.what}: YAML aliases are not allowed in a lockfile")
 
 
 def load_yaml_documents(data: bytes, what: str) -> list[Any]:
-    """Every document of a YAML stream, with all scalars kept as strings.
-
-    The base loader resolves no implicit types, so ``version: 1.10`` stays ``"1.10"`` instead of
-    becoming the float 1.1, and ``true`` stays the string ``"true"``.
-    """
+    """Every document of a YAML stream, with all scalars kept as strings (empty documents left out)."""
     text = data.decode("utf-8-sig", errors="replace")
+    builder = _Builder(what)
     try:
-        _check_yaml_shape(text, what)
-        return list(yaml.load_all(text, Loader=_Loader))
+        for event in yaml.parse(text, Loader=_Loader):
+            builder.feed(event)
     except yaml.YAMLError as exc:
         raise ParseError(f"{what}: invalid YAML: {_one_line(exc)}") from None
-    except RecursionError:
-        raise ParseError(f"{what}: YAML nested too deeply") from None
+    return [d for d in builder.documents if d not in (None, "")]

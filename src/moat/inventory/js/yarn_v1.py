@@ -55,6 +55,9 @@ def _quoted_end(text: str, start: int) -> int:
 def _unquote(token: str, line: int, what: str) -> str:
     if not token.startswith('"'):
         return token
+    inner = token[1:-1]
+    if len(token) >= 2 and token.endswith('"') and "\\" not in inner and '"' not in inner:
+        return inner  # the common case; JSON decoding is only needed for escapes
     try:
         value = json.loads(token)
     except ValueError:
