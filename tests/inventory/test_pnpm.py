@@ -251,11 +251,19 @@ def test_real_pnpm_store_layout_is_read_by_the_installed_package_analyzer(
         ("lockfileVersion: '9.0'\n---\n- x\n", "expected YAML mappings"),
         ("lockfileVersion: '9.0'\n" + "---\nlockfileVersion: '9.0'\n" * 20, "documents"),
         (b"lockfileVersion: '9.0'\n\x00\x01", "invalid YAML"),
+        ("lockfileVersion: '9.0'\n? [a, b]\n: c\n", "plain scalars"),
     ],
 )
 def test_bad_files_raise_parse_error(text: str | bytes, message: str) -> None:
     with pytest.raises(ParseError, match=message):
         PNPM.analyze(_file(text))
+
+
+def test_empty_documents_are_ignored() -> None:
+    text = "---\n---\nlockfileVersion: '9.0'\nimporters:\n  .: {}\npackages:\n  a@1.0.0: {}\nsnapshots:\n---\n"
+    assert [(p.id, p.dev, p.relationship) for p in PNPM.analyze(_file(text)).packages] == [
+        ("a@1.0.0", True, "indirect")
+    ]
 
 
 def test_wrong_types_are_skipped() -> None:
