@@ -71,7 +71,7 @@ class JavaArchiveAnalyzer(Analyzer):
     suffixes = ARCHIVE_SUFFIXES
 
     def analyze(self, file: FileInput) -> AnalysisResult:
-        scan = _Scan()
+        scan = _Scan(budget=MAX_TOTAL_DECOMPRESSED)
         stream = file.open()
         try:
             check_central_directory(stream)
@@ -98,7 +98,8 @@ class _Scan:
 
     packages: list[Package] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
-    budget: int = MAX_TOTAL_DECOMPRESSED
+    budget: int = 0
+    """Decompressed bytes still allowed; set per analysis so the limit is read at call time."""
     nested: int = 0
 
     def archive(self, archive: zipfile.ZipFile, location: str, filename: str, depth: int) -> None:
