@@ -14,6 +14,7 @@ from moat.inventory.layer_analysis import AnalyzerIndex, LayerResult, analyze_la
 from moat.inventory.merge import merge_layers
 from moat.inventory.osdetect import detect_os
 from moat.inventory.purl import distro_qualifier, make_purl
+from moat.inventory.reconcile import reconcile
 from moat.model import Inventory, OSInfo, Package
 
 LayerCallback = Callable[[int, int, str, bool], None]
@@ -74,7 +75,7 @@ def scan_image(
         shutil.rmtree(tmp_dir, ignore_errors=True)
     tree = merge_layers(results)
     os_info = detect_os(tree.os_findings())
-    packages = tree.packages()
+    packages = reconcile(tree.packages())
     declared = tree.package_licenses()
     for package in packages:
         if not package.licenses:

@@ -56,7 +56,7 @@ class GoModAnalyzer(Analyzer):
     """go.mod requirements with replace directives applied."""
 
     name = "gomod"
-    version = 1
+    version = 2
     basenames = frozenset({"go.mod"})
     max_file_size = MAX_MANIFEST_SIZE
 
@@ -120,6 +120,8 @@ def packages_from_gomod(mod: GoMod, found_in: str) -> list[Package]:
         )
         if requirement.path in replaced_from:
             package.extra["replaces"] = replaced_from[requirement.path]
+        if mod.go:
+            package.extra["go"] = mod.go  # lets the go.sum beside it be reconciled after the merge
         packages.append(package)
     return packages
 
