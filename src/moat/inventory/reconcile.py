@@ -16,7 +16,9 @@ _GO_VERSION = re.compile(r"^(\d+)\.(\d+)")
 
 def _go_at_least_117(version: str) -> bool:
     match = _GO_VERSION.match(version)
-    return bool(match) and (int(match.group(1)), int(match.group(2))) >= (1, 17)
+    if match is None:
+        return False
+    return (int(match.group(1)), int(match.group(2))) >= (1, 17)
 
 
 def reconcile_go_sum(packages: list[Package]) -> list[Package]:
