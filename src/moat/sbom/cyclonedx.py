@@ -188,7 +188,6 @@ def _os_component(os_info: OSInfo) -> Component:
 
 
 def _package_component(package: Package, ref: str, unresolved: list[str]) -> Component:
-    licenses, recovered = cyclonedx_licenses(package.licenses)
     props = [_prop("type", package.type)]
     if package.found_in:
         props.append(_prop("found_in", package.found_in))
@@ -202,44 +201,56 @@ def _package_component(package: Package, ref: str, unresolved: list[str]) -> Com
         props.append(_prop("dev", "true"))
     props += [_prop(f"extra:{key}", value) for key, value in package.extra.items()]
     props += [_prop("depends_on", dep) for dep in unresolved]
-    if recovered != package.licenses:
-        props.append(_prop("licenses", json.dumps(package.licenses)))
     purl = _parse_purl(package.purl)
     if package.purl and (purl is None or purl.to_string() != package.purl):
         props.append(_prop("purl", package.purl))  # keep the original spelling the purl field would lose
-    return Component(
+    component = Component(
         type=ComponentType.LIBRARY,
         name=package.name,
         version=package.version,
         bom_ref=ref,
         purl=purl,
-        licenses=licenses,
+        licenses=cyclonedx_licenses(package.licenses),
         properties=props,
     )
+    # The library keeps licenses sorted; what a reader gets back is that order, so compare with it.
+    if _license_strings(component) != package.licenses:
+        component.properties.add(_prop("licenses", json.dumps(package.licenses)))
+    return component
 
 
-def cyclonedx_licenses(values: Sequence[str]) -> tuple[list[License], list[str]]:
-    """License objects for a package, and the strings a reader will get back from them.
+def cyclonedx_licenses(values: Sequence[str]) -> list[License]:
+    """License objects for a package's license strings.
 
     CycloneDX allows either a list of ``license`` entries or exactly one ``expression``. So a single
     expression stays an expression, several ids/expressions are joined with AND into one expression,
     and a list that mixes unknown names with expressions is written as names. When the strings a reader
-    would recover differ from the originals, the writer adds a ``moat:licenses`` property.
+    would recover differ from the originals, the caller adds a ``moat:licenses`` property.
     """
     values = [value for value in values if value.strip()]
     kinds = [_license_kind(value) for value in values]
     if any(kind == "expression" for kind, _ in kinds):
         if len(values) == 1:
-            return [LicenseExpression(values[0])], [values[0]]
+            return [LicenseExpression(values[0])]
         if all(kind != "name" for kind, _ in kinds):
             joined = " AND ".join(f"({text})" if kind == "expression" else text for kind, text in kinds)
-            return [LicenseExpression(joined)], [joined]
+            return [LicenseExpression(joined)]
         pairs = zip(kinds, values, strict=True)
         kinds = [("id", text) if kind == "id" else ("name", value) for (kind, text), value in pairs]
-    licenses: list[License] = [
+    return [
         DisjunctiveLicense(id=text) if kind == "id" else DisjunctiveLicense(name=text) for kind, text in kinds
     ]
-    return licenses, [text for _, text in kinds]
+
+
+def _license_strings(component: Component) -> list[str]:
+    """The license strings a reader takes from the component, in the order they are written."""
+    found = []
+    for license_ in component.licenses:
+        if isinstance(license_, LicenseExpression):
+            found.append(license_.value)
+        elif isinstance(license_, DisjunctiveLicense):
+            found.append(license_.id or license_.name or "")
+    return found
 
 
 def _license_kind(value: str) -> tuple[str, str]:
