@@ -7,6 +7,9 @@ single-quoted, ``%q``/``%Q``), ``.freeze``, ``Gem::Version.new("…")`` and arra
 ``%w[]``), and refuses anything else, including ``#{}`` interpolation. When the name or version is
 not a literal, the ``# stub:`` line RubyGems writes at the top is used, then the file name
 (``NAME-VERSION[-PLATFORM].gemspec``).
+
+Only installed specs are read: ``specifications/*.gemspec`` and ``specifications/default/*.gemspec``;
+a ``*.gemspec`` in a source tree describes a gem being built, not one installed.
 """
 
 from __future__ import annotations
@@ -44,8 +47,12 @@ class GemspecAnalyzer(Analyzer):
     suffixes = (".gemspec",)
 
     def wants(self, path: str, mode: int) -> bool:
-        parts = path.rsplit("/", 2)
-        return len(parts) > 1 and parts[-2] == "specifications"
+        # specifications/default/ holds the default gems shipped inside Ruby itself (cgi, uri, …),
+        # which have their own advisories.
+        parts = path.split("/")
+        return len(parts) > 1 and (
+            parts[-2] == "specifications" or (parts[-2] == "default" and parts[-3:-2] == ["specifications"])
+        )
 
     def analyze(self, file: FileInput) -> AnalysisResult:
         text = file.text()
@@ -57,7 +64,7 @@ class GemspecAnalyzer(Analyzer):
         if name is None or version is None:
             raise ParseError(f"{file.path}: no literal gem name and version (and none in the stub or file name)")
         platform = _first_valid(GEM_NAME, fields.get("platform"), stub and stub[3], file_platform) or "ruby"
-        licenses = fields.get("licenses") or fields.get("license") or []
+        licenses = fields.get("licenses") or []
         package = Package(
             name=name,
             version=version,
@@ -90,7 +97,10 @@ def parse_spec_file_name(path: str) -> tuple[str | None, str | None, str | None]
 
 
 def literal_fields(text: str) -> dict[str, str | list[str]]:
-    """Literal values of ``<var>.name/version/platform/license/licenses = …`` in a specification block."""
+    """Literal values of ``<var>.name/version/platform/license(s) = …`` in a specification block.
+
+    ``license`` and ``licenses`` are one field, as in RubyGems; the result key is ``licenses``.
+    """
     block = _BLOCK.search(text)
     variable = re.escape(block[1]) if block else r"[a-z_]\w*"
     assignment = re.compile(
@@ -102,10 +112,11 @@ def literal_fields(text: str) -> dict[str, str | list[str]]:
         try:
             value, end = LiteralReader(text, match.end()).expression()
         except NotLiteral:
-            fields[match[1]] = None
+            fields["licenses" if match[1] == "license" else match[1]] = None
             continue
         line_end = text.find("\n", end)
-        fields[match[1]] = value if _STATEMENT_END.match(text[end : line_end if line_end >= 0 else None]) else None
+        key = "licenses" if match[1] == "license" else match[1]  # both setters write @licenses
+        fields[key] = value if _STATEMENT_END.match(text[end : line_end if line_end >= 0 else None]) else None
     return {key: value for key, value in fields.items() if value is not None}
 
 
@@ -238,9 +249,17 @@ class LiteralReader:
             raise NotLiteral("method call on literal")
 
     def _space(self, newlines: bool = False) -> None:
+        """Skip blanks; inside a multi-line array also newlines and ``#`` comments."""
         skip = " \t\r\n" if newlines else " \t"
-        while self.pos < self.end and self.text[self.pos] in skip:
-            self.pos += 1
+        while self.pos < self.end:
+            char = self.text[self.pos]
+            if char in skip:
+                self.pos += 1
+            elif newlines and char == "#":
+                newline = self.text.find("\n", self.pos, self.end)
+                self.pos = self.end if newline < 0 else newline
+            else:
+                return
 
     def _peek(self) -> str:
         return self.text[self.pos] if self.pos < self.end else ""
