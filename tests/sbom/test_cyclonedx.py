@@ -165,7 +165,7 @@ def test_dependencies_follow_depends_on(bom: dict[str, Any], inventory: Inventor
     for package in inventory.packages:
         if package.type != "npm" or not package.depends_on:
             continue
-        ref = next(r for r, c in by_ref.items() if (c["name"], c["version"]) == (package.name, package.version))
+        ref = next(r for r, c in by_ref.items() if f"{c['name']}@{c['version']}" == package.id)
         named = sorted(f"{by_ref[t]['name']}@{by_ref[t]['version']}" for t in graph[ref])
         unresolved = props(by_ref[ref]).get("moat:depends_on", [])
         assert sorted(named + unresolved) == sorted(set(package.depends_on))
