@@ -10,14 +10,11 @@ from __future__ import annotations
 
 import io
 import json
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
 from packageurl import PackageURL
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/corpus.py (until pytest sets pythonpath)
 from corpus import prefilter_accepts
 from moat.errors import ParseError
 from moat.inventory.analyzer import FileInput

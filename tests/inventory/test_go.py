@@ -12,14 +12,12 @@ import random
 import shutil
 import struct
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from elftools.elf.elffile import ELFFile
 from packageurl import PackageURL
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/corpus.py (until pytest sets pythonpath)
 from corpus import cases, check_case, prefilter_accepts
 from moat.errors import ParseError
 from moat.inventory.analyzer import FileInput

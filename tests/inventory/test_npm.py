@@ -12,13 +12,11 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from corpus import Case, cases, check_case, file_input, prefilter_accepts
 from moat.errors import ParseError
 from moat.inventory.analyzer import FileInput

@@ -13,13 +13,11 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from corpus import Case, cases, check_case, compare, file_input, known_differences, prefilter_accepts, run_case
 from moat.errors import ParseError
 from moat.inventory.analyzer import AnalysisResult, FileInput

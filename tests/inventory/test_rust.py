@@ -12,7 +12,6 @@ import json
 import shutil
 import struct
 import subprocess
-import sys
 import zlib
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,6 @@ from typing import Any
 import pytest
 from elftools.elf.elffile import ELFFile
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/corpus.py (until pytest sets pythonpath)
 from corpus import cases, check_case, prefilter_accepts
 from moat.errors import ParseError
 from moat.inventory.analyzer import FileInput
