@@ -8,7 +8,7 @@ name (``artifactId-version.jar``); a package without a known groupId is named by
 
 Archives inside archives (``WEB-INF/lib``, Spring Boot ``BOOT-INF/lib``, ear modules) are opened in
 turn. A nested package's ``found_in`` is the chain of archive paths joined with ``:``, e.g.
-``app/app.jar:BOOT-INF/lib/inner.jar``, the convention Trivy uses for jar nesting.
+``app/app.jar:BOOT-INF/lib/inner.jar``: each ``:`` marks one step into a nested archive.
 
 Archives are hostile input: nesting depth, entries per archive, the size of each nested archive and
 of each metadata file, and the total decompressed bytes are all bounded. Nothing is ever extracted

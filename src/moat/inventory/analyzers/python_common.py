@@ -6,6 +6,8 @@ Kept apart so each Python analyzer module stays about one file format; this modu
 from __future__ import annotations
 
 import re
+import tomllib
+from typing import Any
 
 from moat.errors import ParseError
 from moat.inventory.purl import make_purl
@@ -64,3 +66,13 @@ def decode_text(data: bytes, what: str) -> str:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:
         return data.decode("latin-1")
+
+
+def load_toml(data: bytes, path: str) -> dict[str, Any]:
+    """A TOML lockfile; tomllib recurses on nesting, so a hostile depth surfaces as RecursionError."""
+    try:
+        return tomllib.loads(decode_text(data, path))
+    except tomllib.TOMLDecodeError as exc:
+        raise ParseError(f"{path}: invalid TOML: {exc}") from exc
+    except RecursionError as exc:
+        raise ParseError(f"{path}: TOML nested too deeply") from exc

@@ -8,15 +8,14 @@ dependencies is only in ``pyproject.toml``, so ``relationship`` is left unset.
 
 from __future__ import annotations
 
-import tomllib
 from typing import Any
 
 from moat.errors import ParseError
 from moat.inventory.analyzer import AnalysisResult, Analyzer, FileInput, register
 from moat.inventory.analyzers.python_common import (
-    decode_text,
     is_valid_name,
     is_valid_version,
+    load_toml,
     normalize_name,
     pypi_package,
 )
@@ -61,15 +60,6 @@ class PoetryLockAnalyzer(Analyzer):
             wanted.append(deps if isinstance(deps, dict) else {})
         _link(packages, wanted)
         return AnalysisResult(packages=packages, warnings=warnings)
-
-
-def load_toml(data: bytes, path: str) -> dict[str, Any]:
-    try:
-        return tomllib.loads(decode_text(data, path))
-    except tomllib.TOMLDecodeError as exc:
-        raise ParseError(f"{path}: invalid TOML: {exc}") from exc
-    except RecursionError as exc:
-        raise ParseError(f"{path}: TOML nested too deeply") from exc
 
 
 def _is_dev(entry: dict[str, Any]) -> bool:

@@ -15,8 +15,13 @@ from typing import Any
 
 from moat.errors import ParseError
 from moat.inventory.analyzer import AnalysisResult, Analyzer, FileInput, register
-from moat.inventory.analyzers.python_common import is_valid_name, is_valid_version, normalize_name, pypi_package
-from moat.inventory.analyzers.python_poetry import load_toml
+from moat.inventory.analyzers.python_common import (
+    is_valid_name,
+    is_valid_version,
+    load_toml,
+    normalize_name,
+    pypi_package,
+)
 from moat.model import Package
 
 MAX_LOCK_SIZE = 64 * 1024 * 1024
