@@ -107,7 +107,7 @@ def test_moat_facts_are_properties(bom: dict[str, Any]) -> None:
     assert openssl["moat:epoch"] == ["1"] and openssl["moat:release"] == ["7.el8_6"]
     assert openssl["moat:type"] == ["rpm"] and openssl["moat:arch"] == ["x86_64"]
     assert openssl["moat:source_name"] == ["openssl"]
-    curl = props(components_named(bom, "curl")[0])
+    curl = props(next(c for c in components_named(bom, "curl") if c["purl"].startswith("pkg:rpm/")))
     assert curl["moat:extra:vendor"] == ["Microsoft Corporation"]
     assert curl["moat:extra:source_rpm"] == ["curl-7.76.0-6.cm2.src.rpm"]
     dev_debug = next(c for c in components_named(bom, "debug") if c["version"] == "2.5.2")
