@@ -651,5 +651,14 @@ def test_requirements_wants(path: str, wanted: bool) -> None:
 def test_requirements_bad_input() -> None:
     with pytest.raises(ParseError, match="binary"):
         analyze_bytes(RequirementsAnalyzer(), "requirements.txt", b"\x00\x00PK\x03\x04")
-    with pytest.raises(ParseError, match="continued line"):
+    with pytest.raises(ParseError, match="continued\\) line longer"):
         analyze_bytes(RequirementsAnalyzer(), "requirements.txt", b"a==1 \\\n" * 20000)
+    with pytest.raises(ParseError, match="continued\\) line longer"):
+        analyze_bytes(RequirementsAnalyzer(), "requirements.txt", b"a==1" + b" " * 200_000 + b"x\n")
+
+
+def test_requirements_blank_runs_do_not_backtrack() -> None:
+    """Long runs of blanks where a regex could try every split: must stay linear (the test would hang)."""
+    line = b"a" + b" " * 60_000 + b"x"
+    for data in (line, b"a==1" + b" " * 60_000 + b"x", b"a[b]" + b" " * 60_000 + b"==1 x"):
+        assert analyze_bytes(RequirementsAnalyzer(), "requirements.txt", data + b"\n") == []

@@ -214,6 +214,14 @@ def test_unterminated_literal_is_bounded() -> None:
         analyze(GemspecAnalyzer(), "specifications/x.gemspec", spec)
 
 
+def test_blank_runs_do_not_backtrack() -> None:
+    """Runs of blanks where a careless pattern would try every split (this test would hang)."""
+    blanks = " " * 200_000
+    spec = f"Gem::Specification.new{blanks}x\n  s.name ={blanks}x\n  s.version = \"1\"{blanks}; x\n".encode()
+    [package] = analyze(GemspecAnalyzer(), "specifications/ok-2.0.gemspec", spec)
+    assert (package.name, package.version) == ("ok", "2.0")
+
+
 @pytest.mark.parametrize(
     ("path", "wanted"),
     [

@@ -22,11 +22,12 @@ MAX_LINE = 64 * 1024
 
 # pip strips a comment that starts the line or follows whitespace.
 _COMMENT = re.compile(r"(^|\s)#.*$")
-# Per-requirement options (--hash=…, --config-settings …) start at the first whitespace-separated dash.
-_OPTIONS = re.compile(r"\s+--?[A-Za-z].*$")
+# Per-requirement options (--hash=…, --config-settings …) start at the first dash after whitespace.
+# Patterns are written so that no two repeats can match the same run of blanks: no quadratic backtracking.
+_OPTIONS = re.compile(r"(?<!\S)--?[A-Za-z]")
 _PINNED = re.compile(
     r"""^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)\s*
-        (?:\[(?P<extras>[A-Za-z0-9._,\s-]*)\])?\s*
+        (?:\[(?P<extras>[A-Za-z0-9._,\s-]*)\]\s*)?
         ===?\s*(?P<version>[^\s;,*]+)\s*
         (?:;\s*(?P<markers>.*))?$""",
     re.VERBOSE,
@@ -64,13 +65,13 @@ def logical_lines(text: str, path: str) -> list[str]:
     pending = ""
     for raw in text.splitlines():
         line = _COMMENT.sub("", raw)
+        if len(pending) + len(line) > MAX_LINE:
+            raise ParseError(f"{path}: a (continued) line longer than {MAX_LINE} characters")
         if line.endswith("\\"):
             pending += line[:-1]
         else:
             lines.append((pending + line).strip())
             pending = ""
-        if len(pending) > MAX_LINE:
-            raise ParseError(f"{path}: continued line longer than {MAX_LINE} characters")
     if pending:
         lines.append(pending.strip())
     return [line for line in lines if line]
@@ -79,7 +80,8 @@ def logical_lines(text: str, path: str) -> list[str]:
 def _parse_requirement(line: str, path: str) -> Package | None:
     if line.startswith("-"):
         return None  # -r/-c includes, -e editables, --index-url and other global options
-    requirement = _OPTIONS.sub("", line)
+    options = _OPTIONS.search(line)
+    requirement = line[: options.start()].rstrip() if options else line
     match = _PINNED.match(requirement)
     if match is None:
         return None

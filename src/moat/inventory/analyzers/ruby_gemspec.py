@@ -29,7 +29,8 @@ GEM_NAME = re.compile(r"^[A-Za-z0-9._-]{1,200}$")
 # Gem::Version's own pattern.
 GEM_VERSION = re.compile(r"^[0-9]+(?:\.[0-9a-zA-Z]+)*(?:-[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?$")
 _STUB = re.compile(r"^#\s*stub:\s+(\S+)\s+(\S+)\s+(\S+)", re.MULTILINE)
-_BLOCK = re.compile(r"Gem::Specification\.new\s*(?:\(\s*\))?\s*(?:do|\{)\s*\|\s*([a-z_]\w*)\s*\|")
+# No two repeats here can share a run of blanks, so a hostile file cannot make the search quadratic.
+_BLOCK = re.compile(r"Gem::Specification\.new\s*(?:\(\s*\)\s*)?(?:do|\{)\s*\|\s*([a-z_]\w*)\s*\|")
 # What may follow a literal on its line: nothing, a comment, or an if/unless modifier.
 _STATEMENT_END = re.compile(r"^[ \t]*(?:;[ \t]*)?(?:(?:if|unless)\b.*|#.*)?\r?$")
 _PAIRS = {"(": ")", "[": "]", "{": "}", "<": ">"}
