@@ -106,6 +106,13 @@ def test_round_trip_through_json_text_is_lossless(inventory: Inventory) -> None:
     assert back == expected
 
 
+def test_a_directory_scan_round_trips() -> None:
+    inv = Inventory(Artifact("/srv/app", "filesystem", layers=[LayerInfo("", media_type="directory")]),
+                    packages=wheels())
+    back = report_to_inventory(json.loads(json.dumps(inventory_to_report(inv, "dir:/srv/app"))))
+    assert back == Inventory(inv.artifact, None, inv.sorted_packages(), [])
+
+
 def test_later_schema_keys_are_ignored(inventory: Inventory) -> None:
     report = inventory_to_report(inventory, "t")
     report["vulnerabilities"] = [{"id": "CVE-2024-0001"}]

@@ -284,8 +284,8 @@ def test_round_trip_of_an_unresolved_dependency_and_odd_licenses(
 
 
 def test_a_filesystem_inventory_without_os_round_trips(tmp_path: Path) -> None:
-    inv = Inventory(
-        artifact=Artifact(name="/srv/project", type="filesystem"),
+    inv = Inventory(  # a directory scan has one pseudo-layer with an empty diff id
+        artifact=Artifact("/srv/project", "filesystem", layers=[LayerInfo("", media_type="directory")]),
         packages=corpus_packages("gomod", "trivy-replace", "golang", "go.mod"),
     )
     for writer in (inventory_to_cyclonedx, inventory_to_spdx):
@@ -295,6 +295,7 @@ def test_a_filesystem_inventory_without_os_round_trips(tmp_path: Path) -> None:
         assert back.os is None
         assert back.artifact.name == "/srv/project" and back.artifact.type == "filesystem"
         assert back.artifact.digest is None
+        assert [layer.diff_id for layer in back.artifact.layers] == [""]
         assert comparable(back.packages) == comparable(inv.packages)
 
 

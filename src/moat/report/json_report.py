@@ -140,7 +140,7 @@ def artifact_from_dict(data: dict[str, Any]) -> Artifact:
 
 def layer_from_dict(data: dict[str, Any]) -> LayerInfo:
     diff_id = data.get("diff_id")
-    if not isinstance(diff_id, str) or not diff_id:
+    if not isinstance(diff_id, str):  # empty for a plain directory, which has no layer digest
         raise SourceError("every layer needs a diff_id string")
     size = data.get("size")
     if size is not None and (not isinstance(size, int) or isinstance(size, bool)):
