@@ -25,6 +25,7 @@ import pytest
 from corpus import CORPUS
 from moat.errors import SourceError
 from moat.inventory.purl import make_purl
+from moat.inventory.target import inventory_target
 from moat.model import Artifact, Inventory, LayerInfo, OSInfo, Package
 from moat.report.json_report import inventory_to_report
 from moat.sbom import reader
@@ -354,6 +355,20 @@ def third_party(scanned_root: Path, tmp_path_factory: pytest.TempPathFactory) ->
 
 def scanned_debs(root: Path) -> list[Package]:
     return dpkg_packages((root / "var/lib/dpkg/status").read_text(), "debian")
+
+
+def test_moat_scan_of_a_directory_round_trips_through_every_format(
+    scanned_root: Path, tmp_path: Path
+) -> None:
+    scanned = inventory_target(f"dir:{scanned_root}")
+    assert scanned.packages and scanned.os is not None
+    for name, text in (("cdx", inventory_to_cyclonedx(scanned)), ("spdx", inventory_to_spdx(scanned)),
+                       ("json", json.dumps(inventory_to_report(scanned, f"dir:{scanned_root}")))):
+        path = tmp_path / f"scan.{name}.json"
+        path.write_text(text)
+        back = read_sbom(str(path))
+        assert comparable(back.packages) == comparable(scanned.packages), name
+        assert back.os == scanned.os and back.artifact.name == scanned.artifact.name, name
 
 
 def raw_triples(path: Path) -> list[tuple[str, str, str]]:
