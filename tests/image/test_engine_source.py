@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -41,10 +42,18 @@ def podman_socket(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     conf = base / "containers.conf"
     conf.write_text(CONTAINERS_CONF)
     env = {**os.environ, "CONTAINERS_CONF": str(conf), "HOME": str(base)}
-    store = ["--root", str(base / "root"), "--runroot", str(base / "run"), "--storage-driver", "vfs"]
-    subprocess.run(
-        [podman, *store, "load", "-i", str(image.docker_archive)], env=env, check=True, capture_output=True
+    # podman refuses a runroot path over 50 characters; pytest's tmp paths are longer.
+    runroot = Path(tempfile.mkdtemp(prefix="moat-pm-", dir="/tmp"))
+    store = [
+        "--root", str(base / "root"),
+        "--runroot", str(runroot),
+        "--tmpdir", str(base / "tmp"),
+        "--storage-driver", "vfs",
+    ]  # fmt: skip
+    loaded = subprocess.run(
+        [podman, *store, "load", "-i", str(image.docker_archive)], env=env, capture_output=True, text=True
     )
+    assert loaded.returncode == 0, f"podman load failed: {loaded.stderr[-2000:]}"
     socket = base / "podman.sock"
     service = subprocess.Popen(
         [podman, *store, "system", "service", "--time=0", f"unix://{socket}"],
@@ -69,6 +78,7 @@ def podman_socket(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     finally:
         service.terminate()
         service.wait(timeout=10)
+        shutil.rmtree(runroot, ignore_errors=True)
 
 
 def ids(packages: list) -> list[tuple[str, str, str]]:  # type: ignore[type-arg]

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from moat.errors import SourceError
+from moat.image.source import Layer
 from moat.model import Artifact, LayerInfo
 
 MAX_JSON_BYTES = 16 * 1024 * 1024
@@ -233,3 +234,54 @@ def build_artifact(
         layers=layer_infos,
         config=inner or {},
     )
+
+
+def check_layer_type(descriptor: Descriptor, where: str) -> None:
+    """Refuse layers Moat cannot read: encrypted ones, and artifacts that are not tar layers."""
+    media_type = descriptor.media_type
+    if "encrypted" in media_type:
+        raise SourceError(f"{where}: layer {descriptor.digest[:19]} is encrypted ({media_type})")
+    if media_type and "tar" not in media_type:
+        raise SourceError(
+            f"{where}: layer {descriptor.digest[:19]} has media type {media_type!r}, not a container image layer"
+        )
+
+
+def describe_layers(
+    resolved: ResolvedImage,
+    where: str,
+    reader_factory: Callable[[Descriptor, str | None], Callable[[], Any]],
+) -> tuple[list[Layer], list[LayerInfo]]:
+    """The image's layers, bottom to top, for the scan and for the report.
+
+    ``reader_factory(descriptor, diff_id)`` returns what opens a fresh reader of that layer; each
+    source supplies its own (a blob file, an archive member, a registry download).
+    """
+    ids = diff_ids(resolved.config, where, len(resolved.layers))
+    history = layer_history(resolved.config)
+    layers: list[Layer] = []
+    infos: list[LayerInfo] = []
+    for position, descriptor in enumerate(resolved.layers):
+        check_layer_type(descriptor, where)
+        created_by = history[position] if position < len(history) else None
+        media_type = descriptor.media_type or None
+        layers.append(
+            Layer(
+                diff_id=ids[position],
+                reader_factory=reader_factory(descriptor, ids[position]),
+                digest=descriptor.digest,
+                media_type=media_type,
+                size=descriptor.size,
+                created_by=created_by,
+            )
+        )
+        infos.append(
+            LayerInfo(
+                diff_id=ids[position] or "",
+                digest=descriptor.digest,
+                size=descriptor.size,
+                media_type=media_type,
+                created_by=created_by,
+            )
+        )
+    return layers, infos

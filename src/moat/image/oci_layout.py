@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from moat.errors import SourceError
 from moat.image.blobstore import DirStore, FileStore, TarStore, blob_name
 from moat.image.layers import TarLayerReader
@@ -9,15 +11,13 @@ from moat.image.manifest import (
     REF_NAME_ANNOTATION,
     Descriptor,
     build_artifact,
-    diff_ids,
-    layer_history,
+    describe_layers,
     parse_json,
     parse_platform,
     resolve_image,
     verify_blob,
 )
-from moat.image.source import ImageSource, Layer, OpenedImage, SourceOptions
-from moat.model import LayerInfo
+from moat.image.source import ImageSource, OpenedImage, SourceOptions
 
 
 def open_layout(store: FileStore, tag: str | None, options: SourceOptions, name: str) -> OpenedImage:
@@ -50,43 +50,21 @@ def open_layout(store: FileStore, tag: str | None, options: SourceOptions, name:
         return data
 
     resolved = resolve_image(top, fetch, parse_platform(options.platform), where)
-    ids = diff_ids(resolved.config, where, len(resolved.layers))
-    history = layer_history(resolved.config)
-    layers: list[Layer] = []
-    infos: list[LayerInfo] = []
-    for position, descriptor in enumerate(resolved.layers):
-        blob = blob_name(descriptor.digest)
-        if not store.exists(blob):
+    for descriptor in resolved.layers:
+        if not store.exists(blob_name(descriptor.digest)):
             raise SourceError(f"{where}: layer blob {descriptor.digest} is missing")
-        created_by = history[position] if position < len(history) else None
-        layers.append(
-            Layer(
-                diff_id=ids[position],
-                reader_factory=_reader_factory(store, blob, descriptor.digest, ids[position]),
-                digest=descriptor.digest,
-                media_type=descriptor.media_type,
-                size=descriptor.size,
-                created_by=created_by,
-            )
-        )
-        infos.append(
-            LayerInfo(
-                diff_id=ids[position] or "",
-                digest=descriptor.digest,
-                size=descriptor.size,
-                media_type=descriptor.media_type or None,
-                created_by=created_by,
-            )
-        )
+    layers, infos = describe_layers(
+        resolved, where, lambda descriptor, diff_id: _reader_factory(store, descriptor.digest, diff_id)
+    )
     repo_tags = [tag] if tag else [d.annotations[REF_NAME_ANNOTATION] for d in tagged[:1]]
     artifact = build_artifact(name, resolved.config, infos, resolved.manifest_digest or top.digest, repo_tags)
     return OpenedImage(artifact=artifact, layers=layers)
 
 
-def _reader_factory(store: FileStore, blob: str, digest: str, diff_id: str | None):  # type: ignore[no-untyped-def]
+def _reader_factory(store: FileStore, digest: str, diff_id: str | None) -> Callable[[], TarLayerReader]:
     def factory() -> TarLayerReader:
         return TarLayerReader(
-            lambda: store.open(blob), name=digest[:19], expected_digest=digest, expected_diff_id=diff_id
+            lambda: store.open(blob_name(digest)), name=digest[:19], expected_digest=digest, expected_diff_id=diff_id
         )
 
     return factory

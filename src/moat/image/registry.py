@@ -38,8 +38,7 @@ from moat.image.manifest import (
     MAX_JSON_BYTES,
     Descriptor,
     build_artifact,
-    diff_ids,
-    layer_history,
+    describe_layers,
     parse_json,
     parse_platform,
     resolve_image,
@@ -47,8 +46,7 @@ from moat.image.manifest import (
 )
 from moat.image.reference import Reference, is_loopback, parse_reference
 from moat.image.registry_auth import MAX_TOKEN_BYTES, Authenticator, one_line
-from moat.image.source import ImageSource, Layer, OpenedImage, SourceOptions
-from moat.model import LayerInfo
+from moat.image.source import ImageSource, OpenedImage, SourceOptions
 
 MANIFEST_ACCEPT = ", ".join(
     [
@@ -402,35 +400,13 @@ class RegistrySource(ImageSource):
         resolved = resolve_image(top, fetch, platform, where, top_document=document)
         if platform and resolved.manifest_digest == top_digest:
             _check_platform(resolved.config, platform, where)
-        ids = diff_ids(resolved.config, where, len(resolved.layers))
-        history = layer_history(resolved.config)
-        layers: list[Layer] = []
-        infos: list[LayerInfo] = []
-        for position, descriptor in enumerate(resolved.layers):
-            _check_layer_type(descriptor, where)
-            created_by = history[position] if position < len(history) else None
-            factory = functools.partial(
-                _layer_reader, client, ref.repository, scope, descriptor, ids[position]
-            )
-            layers.append(
-                Layer(
-                    diff_id=ids[position],
-                    reader_factory=factory,
-                    digest=descriptor.digest,
-                    media_type=descriptor.media_type or None,
-                    size=descriptor.size,
-                    created_by=created_by,
-                )
-            )
-            infos.append(
-                LayerInfo(
-                    diff_id=ids[position] or "",
-                    digest=descriptor.digest,
-                    size=descriptor.size,
-                    media_type=descriptor.media_type or None,
-                    created_by=created_by,
-                )
-            )
+        layers, infos = describe_layers(
+            resolved,
+            where,
+            lambda descriptor, diff_id: functools.partial(
+                _layer_reader, client, ref.repository, scope, descriptor, diff_id
+            ),
+        )
         familiar = ref.familiar_repository
         artifact = build_artifact(
             self.text,
@@ -486,17 +462,6 @@ def _check_platform(config: dict[str, Any], platform: dict[str, str], where: str
     if have_os != platform["os"] or have_arch != platform["architecture"]:
         asked = "/".join(platform.values())
         raise SourceError(f"{where}: image is {have_os}/{have_arch}, not {asked} (no index to choose from)")
-
-
-def _check_layer_type(descriptor: Descriptor, where: str) -> None:
-    media_type = descriptor.media_type
-    if "encrypted" in media_type:
-        raise SourceError(f"{where}: layer {descriptor.digest[:19]} is encrypted ({media_type})")
-    if media_type and "tar" not in media_type:
-        raise SourceError(
-            f"{where}: layer {descriptor.digest[:19]} has media type {media_type!r}, "
-            "not a container image layer"
-        )
 
 
 def _check_status(response: httpx.Response, body: bytes, what: str) -> None:
