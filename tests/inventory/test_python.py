@@ -557,6 +557,20 @@ def test_uv_lock_disambiguates_by_version() -> None:
     assert found["numpy@2.0.0"].relationship == "indirect"
 
 
+def test_uv_lock_wide_graph_stays_linear() -> None:
+    """A package with tens of thousands of dependencies (the test would hang on quadratic bookkeeping)."""
+    count = 30_000
+    deps = ", ".join(f'{{ name = "p{n}" }}' for n in range(count))
+    entry = '[[package]]\nname = "p{}"\nversion = "1.0"\nsource = {{ registry = "x" }}\n'
+    body = "".join(entry.format(n) for n in range(count))
+    lock = 'version = 1\n[[package]]\nname = "app"\nversion = "0"\nsource = { virtual = "." }\n'
+    lock += f"dependencies = [{deps}, {deps}]\n{body}"
+    found = analyze_bytes(UvLockAnalyzer(), "uv.lock", lock.encode())
+    assert len(found) == count + 1
+    assert len(found[0].depends_on) == count
+    assert all(p.relationship == "direct" for p in found[1:])
+
+
 @pytest.mark.parametrize(
     ("data", "message"),
     [(b'[[package]]\nname = "a"\nversion = "1"\n', "not a uv.lock"),

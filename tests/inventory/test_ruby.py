@@ -360,6 +360,14 @@ def test_platform_only_gem_keeps_platform() -> None:
     assert package.relationship == "direct"
 
 
+def test_gem_with_huge_dependency_list_stays_linear() -> None:
+    lines = ["GEM", "  specs:", "    big (1.0)"] + [f"      dep{n} (>= 0)" for n in range(200_000)]
+    lines += [f"    dep{n} (2.0)" for n in range(0, 200_000, 1000)]
+    found = analyze(GemfileLockAnalyzer(), "Gemfile.lock", "\n".join(lines).encode())
+    assert len(found) == 201
+    assert len(found[0].depends_on) == 200
+
+
 @pytest.mark.parametrize(
     "data", [b"\x00\xff" * 1000, b"GEM\n  specs:\n    bad name (1.0)\n    x (not a version)\n", b"{}"]
 )

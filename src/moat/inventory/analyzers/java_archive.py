@@ -380,7 +380,7 @@ def pom_licenses(data: bytes) -> list[str]:
         root = ElementTree.fromstring(data)
     except (ElementTree.ParseError, ValueError):
         return []
-    names: list[str] = []
+    names: dict[str, None] = {}  # ordered set
     for child in root:
         if _local(child.tag) != "licenses":
             continue
@@ -389,10 +389,8 @@ def pom_licenses(data: bytes) -> list[str]:
                 continue
             for part in item:
                 if _local(part.tag) == "name" and part.text and part.text.strip():
-                    name = " ".join(part.text.split())
-                    if name not in names:
-                        names.append(name)
-    return names
+                    names[" ".join(part.text.split())] = None
+    return list(names)
 
 
 def bundle_licenses(manifest: dict[str, str]) -> list[str]:

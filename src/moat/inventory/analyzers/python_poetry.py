@@ -82,9 +82,6 @@ def _link(packages: list[Package], wanted: list[dict[str, Any]]) -> None:
     for package in packages:
         by_name.setdefault(normalize_name(package.name), []).append(package.id)
     for package, deps in zip(packages, wanted, strict=True):
-        ids: list[str] = []
-        for dep_name in deps:
-            for dep_id in by_name.get(normalize_name(str(dep_name)), []):
-                if dep_id not in ids and dep_id != package.id:
-                    ids.append(dep_id)
+        ids = {dep_id for dep_name in deps for dep_id in by_name.get(normalize_name(str(dep_name)), [])}
+        ids.discard(package.id)
         package.depends_on = sorted(ids)

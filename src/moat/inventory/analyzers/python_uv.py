@@ -60,11 +60,13 @@ class UvLockAnalyzer(Analyzer):
         for item, entry in zip(raw, entries, strict=True):
             if entry is None:
                 continue
-            entry.deps = _resolve(item.get("dependencies"), index)
+            deps = dict.fromkeys(_resolve(item.get("dependencies"), index))
             for group in _tables(item.get("optional-dependencies")):
-                entry.deps.extend(d for d in _resolve(group, index) if d not in entry.deps)
+                deps.update(dict.fromkeys(_resolve(group, index)))
+            dev_deps: dict[str, None] = {}
             for group in _tables(item.get("dev-dependencies")):
-                entry.dev_deps.extend(d for d in _resolve(group, index) if d not in entry.dev_deps)
+                dev_deps.update(dict.fromkeys(_resolve(group, index)))
+            entry.deps, entry.dev_deps = list(deps), list(dev_deps)
         kept = [entry for entry in entries if entry is not None]
         _classify(kept)
         return AnalysisResult(packages=[entry.package for entry in kept], warnings=warnings)
@@ -109,9 +111,9 @@ def _tables(value: Any) -> list[Any]:
 
 def _resolve(deps: Any, index: dict[str, list[str]]) -> list[str]:
     """Dependency references to ids; uv adds ``version`` to a reference only when a name is ambiguous."""
-    ids: list[str] = []
+    ids: dict[str, None] = {}  # ordered set
     if not isinstance(deps, list):
-        return ids
+        return []
     for dep in deps:
         if not isinstance(dep, dict) or not isinstance(dep.get("name"), str):
             continue
@@ -119,8 +121,8 @@ def _resolve(deps: Any, index: dict[str, list[str]]) -> list[str]:
         version = dep.get("version")
         if isinstance(version, str):
             candidates = [c for c in candidates if c.rsplit("@", 1)[1] == version]
-        ids.extend(c for c in candidates if c not in ids)
-    return ids
+        ids.update(dict.fromkeys(candidates))
+    return list(ids)
 
 
 def _classify(entries: list[_Entry]) -> None:

@@ -30,7 +30,8 @@ _DIRECT = re.compile(r"^ {2}([^\s(!]+)!?(?: \([^)]*\))?$")
 @dataclass(slots=True)
 class _Spec:
     package: Package
-    deps: list[str] = field(default_factory=list)
+    deps: dict[str, None] = field(default_factory=dict)
+    """Names this gem depends on (an ordered set)."""
 
 
 @register
@@ -93,8 +94,8 @@ class GemfileLockAnalyzer(Analyzer):
             specs[key] = _Spec(package)
             return specs[key]
         dep = _SPEC_DEP.match(line)
-        if dep and current is not None and dep[1] not in current.deps:
-            current.deps.append(dep[1])
+        if dep and current is not None:
+            current.deps[dep[1]] = None
         return current
 
 
