@@ -64,16 +64,15 @@ class DecodedStream:
     # -- the worker ---------------------------------------------------------------------------
     def _produce(self, open_raw: Callable[[], IO[bytes]], decompress: Callable[[IO[bytes]], IO[bytes]]) -> None:
         try:
-            with open_raw() as raw:
-                hashed = _HashingRaw(raw)
+            with open_raw() as raw, _Hasher() as hasher:
+                hashed = _HashingRaw(raw, hasher)
                 plain = decompress(io.BufferedReader(hashed, CHUNK))
-                digest = hashlib.sha256()
                 total = 0
                 while not self._stop.is_set():
                     data = plain.read(CHUNK)
                     if not data:
                         break
-                    digest.update(data)
+                    hasher.feed(False, data)
                     total += len(data)
                     if total > self._limit:
                         raise LayerError(
@@ -83,8 +82,8 @@ class DecodedStream:
                     self._put(data)
                 while not self._stop.is_set() and raw_tail(hashed):
                     pass  # trailing bytes after the compressed stream still count toward its digest
-                self.compressed_digest = "sha256:" + hashed.digest.hexdigest()
-                self.uncompressed_digest = "sha256:" + digest.hexdigest()
+            self.compressed_digest = "sha256:" + hasher.compressed.hexdigest()
+            self.uncompressed_digest = "sha256:" + hasher.uncompressed.hexdigest()
             self._put(_END)
         except BaseException as exc:  # handed to the consumer, which raises it in its own thread
             self._put(exc)
@@ -164,12 +163,37 @@ def raw_tail(hashed: io.RawIOBase) -> bool:
     return bool(hashed.read(CHUNK))
 
 
-class _HashingRaw(io.RawIOBase):
-    """Hashes the compressed bytes as the decompressor pulls them."""
+class _Hasher:
+    """Both digests, computed on a third thread: hashing and decompression then use both cores."""
 
-    def __init__(self, raw: IO[bytes]) -> None:
+    def __init__(self) -> None:
+        self.compressed = hashlib.sha256()
+        self.uncompressed = hashlib.sha256()
+        self._queue: queue.Queue[tuple[bool, bytes] | None] = queue.Queue(QUEUE_DEPTH * 2)
+        self._thread = threading.Thread(target=self._run, name="moat-layer-hash", daemon=True)
+
+    def __enter__(self) -> _Hasher:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *args: object) -> None:
+        self._queue.put(None)
+        self._thread.join()
+
+    def feed(self, compressed: bool, data: bytes) -> None:
+        self._queue.put((compressed, data))
+
+    def _run(self) -> None:
+        while (item := self._queue.get()) is not None:
+            (self.compressed if item[0] else self.uncompressed).update(item[1])
+
+
+class _HashingRaw(io.RawIOBase):
+    """Passes the compressed bytes the decompressor pulls to the hasher."""
+
+    def __init__(self, raw: IO[bytes], hasher: _Hasher) -> None:
         self._raw = raw
-        self.digest = hashlib.sha256()
+        self._hasher = hasher
 
     def readable(self) -> bool:
         return True
@@ -177,7 +201,7 @@ class _HashingRaw(io.RawIOBase):
     def readinto(self, buffer: Any) -> int:
         data = self._raw.read(len(buffer))
         if data:
-            self.digest.update(data)
+            self._hasher.feed(True, data)
             buffer[: len(data)] = data
         return len(data)
 
