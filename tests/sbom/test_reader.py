@@ -13,6 +13,7 @@ import hashlib
 import importlib.metadata
 import json
 import os
+import random
 import re
 import shutil
 import subprocess
@@ -600,3 +601,66 @@ def test_spdx_2_2_with_document_describes_and_dependency_of(tmp_path: Path) -> N
     assert by_name["flask"].depends_on == ["click@8.0.0"]
     assert by_name["flask"].licenses == ["BSD-3-Clause"] and by_name["flask"].type == "pypi"
     assert by_name["click"].licenses == ["GPL-2+"]
+
+
+MUTANTS = [None, 0, -1, 1.5, True, "", "x", "pkg:", "pkg:npm/%zz@1", [], {}, [1], {"a": None}, "moat:{",
+           "sha256:", "LicenseRef-x", "NOASSERTION"]
+
+
+def _paths(node: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    found = [path] if path else []
+    if isinstance(node, dict):
+        for key, value in node.items():
+            found += _paths(value, (*path, key))
+    elif isinstance(node, list):
+        for index, value in enumerate(node[:12]):
+            found += _paths(value, (*path, index))
+    return found
+
+
+def _mutate(doc: Any, rng: random.Random) -> Any:
+    doc = copy.deepcopy(doc)
+    paths = _paths(doc)
+    for _ in range(rng.randint(1, 4)):
+        path = rng.choice(paths)
+        parent = doc
+        try:
+            for step in path[:-1]:
+                parent = parent[step]
+            if rng.random() < 0.3:
+                del parent[path[-1]]
+            else:
+                parent[path[-1]] = copy.deepcopy(rng.choice(MUTANTS))
+        except (KeyError, IndexError, TypeError):
+            continue  # an earlier mutation already removed this path
+    return doc
+
+
+@pytest.mark.parametrize("name", ["moat.cdx.json", "moat.spdx.json", "moat.json", *THIRD_PARTY])
+def test_mutated_documents_fail_only_with_a_source_error(
+    third_party: dict[str, Path], tmp_path: Path, name: str
+) -> None:
+    """Seeded mutations of real documents: each one reads, or fails with one SourceError line."""
+    if name.startswith("moat"):
+        artifact = Artifact("app:1", "container_image", digest=IMAGE_DIGEST, layers=[LayerInfo(APP_LAYER)])
+        inv = Inventory(artifact, os=os_release(), packages=maven_packages() + rpm_packages())
+        text = {"moat.cdx.json": inventory_to_cyclonedx, "moat.spdx.json": inventory_to_spdx,
+                "moat.json": lambda i: json.dumps(inventory_to_report(i, "app:1"))}[name](inv)
+        base = json.loads(text)
+    else:
+        base = json.loads(third_party[name].read_text())
+        for key in ("components", "packages"):
+            if key in base:
+                base[key] = base[key][:10] + [c for c in base[key] if c.get("type") == "operating-system"]
+    rng = random.Random(name)
+    path = tmp_path / "mutant.json"
+    outcomes = {"read": 0, "refused": 0}
+    for _ in range(300):
+        path.write_text(json.dumps(_mutate(base, rng)))
+        try:
+            read_sbom(str(path))
+            outcomes["read"] += 1
+        except SourceError as exc:
+            assert "\n" not in str(exc)
+            outcomes["refused"] += 1
+    assert outcomes["read"] and outcomes["refused"]

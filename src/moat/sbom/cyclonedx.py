@@ -9,7 +9,6 @@ formats name and link packages the same way.
 from __future__ import annotations
 
 import json
-import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -61,10 +60,7 @@ def inventory_to_cyclonedx(inv: Inventory) -> str:
     if inv.os:
         bom.dependencies.add(Dependency(ref=contained[0].bom_ref))
     _skip_quadratic_registration(bom)
-    with warnings.catch_warnings():
-        # The library warns about its own deprecations (e.g. metadata.tools); nothing a user can act on.
-        warnings.simplefilter("ignore")
-        return JsonV1Dot6(bom).output_as_string(indent=2)
+    return JsonV1Dot6(bom).output_as_string(indent=2)
 
 
 def _skip_quadratic_registration(bom: Bom) -> None:

@@ -19,7 +19,7 @@ from typing import Any
 from packageurl import PackageURL
 
 from moat.errors import SourceError
-from moat.model import REPORT_SCHEMA, Artifact, Inventory, LayerInfo, OSInfo, Package
+from moat.model import Artifact, Inventory, LayerInfo, OSInfo, Package
 from moat.report.json_report import artifact_from_dict, os_from_dict, package_from_dict, report_to_inventory
 
 MAX_SBOM_BYTES = 512 * 1024 * 1024
@@ -408,10 +408,12 @@ class _Spdx:
             _str(x, "documentDescribes[]") or ""
             for x in _list(self.document.get("documentDescribes"), "documentDescribes")
         }
-        files = {
-            _str(item.get("SPDXID"), "files[].SPDXID"): _str(item.get("fileName"), "files[].fileName") or ""
-            for item in (_dict(x, "files[]") for x in _list(self.document.get("files"), "files"))
-        }
+        files: dict[str, str] = {}
+        for index, item in enumerate(_list(self.document.get("files"), "files")):
+            item = _dict(item, f"files[{index}]")
+            spdx_id = _str(item.get("SPDXID"), f"files[{index}].SPDXID")
+            if spdx_id:
+                files[spdx_id] = _str(item.get("fileName"), f"files[{index}].fileName") or ""
         contains: dict[str, str] = {}
         graph = _Graph()
         for index, item in enumerate(relationships):
@@ -552,8 +554,8 @@ class _Spdx:
         source_info = _str(item.get("sourceInfo"), f"{where}.sourceInfo") or ""
         built_from = source_info.partition(_TRIVY_SOURCE_INFO)[2]
         if built_from.strip():
-            name, _, version = built_from.strip().rpartition(" ")
-            package.source_name, package.source_version = (name, version) if name else (version, None)
+            source, _, version = built_from.strip().rpartition(" ")
+            package.source_name, package.source_version = (source, version) if source else (version, None)
         _apply_purl_facts(package, purl)
         return package
 
@@ -580,5 +582,3 @@ class _Spdx:
             return ""
         return info.split(": ", 1)[1].split(", ", 1)[0].strip().lstrip("/")
 
-
-__all__ = ["MAX_COMPONENTS", "MAX_SBOM_BYTES", "REPORT_SCHEMA", "read_sbom"]
