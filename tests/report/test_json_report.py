@@ -38,7 +38,8 @@ def wheels() -> list[Package]:
     found = []
     for name in ("httpx", "idna", "rich"):
         dist = importlib.metadata.distribution(name)
-        license_ = dist.metadata["License-Expression"] or dist.metadata["License"] or ""
+        meta = dist.metadata
+        license_ = next(iter(meta.get_all("License-Expression") or meta.get_all("License") or []), "")
         found.append(Package(name, dist.version, "pypi", make_purl("pypi", name, dist.version),
                              licenses=[license_], found_in=f"app/{name}-{dist.version}.dist-info/METADATA",
                              dev=name == "rich", relationship="direct", depends_on=["idna@3.20"],

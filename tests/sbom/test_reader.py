@@ -104,7 +104,7 @@ def pypi_packages(site: str) -> list[Package]:
     packages = []
     for dist in dists.values():
         meta = dist.metadata
-        license_ = meta["License-Expression"] or meta["License"] or ""  # a missing header reads as None
+        license_ = next(iter(meta.get_all("License-Expression") or meta.get_all("License") or []), "")
         requires = [re.split(r"[ ;<>=!~\[(]", r, maxsplit=1)[0].lower() for r in dist.requires or []
                     if "extra ==" not in r]
         packages.append(
