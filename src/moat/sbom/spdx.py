@@ -204,7 +204,9 @@ class _DocumentBuilder:
 
         Known ids and valid expressions are kept; anything else (``GPL-2+``, ``Apache 2.0``) becomes a
         ``LicenseRef-`` with the original text in hasExtractedLicensingInfos. Several values are joined
-        with AND because they all apply to the package.
+        with AND because they all apply to the package. The checks are cyclonedx-python-lib's: they use
+        the same license-expression data as spdx-tools but survive inputs on which its ``validate``
+        raises (``Apache License, Version 2.0``).
         """
         parts: list[str] = []
         kept = [value for value in values if value.strip()]
