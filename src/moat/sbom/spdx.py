@@ -44,7 +44,7 @@ from spdx_tools.spdx.model import (
 from moat import __version__
 from moat.model import Artifact, Inventory, OSInfo
 from moat.model import Package as MoatPackage
-from moat.sbom.cyclonedx import oci_purl, package_refs, resolve_dependencies
+from moat.sbom.graph import oci_purl, package_refs, resolve_dependencies
 
 FACTS_PREFIX = "moat:"
 DOCUMENT_ID = "SPDXRef-DOCUMENT"
