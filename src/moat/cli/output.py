@@ -26,7 +26,14 @@ def write_report(text: str, path: str | None) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text if text.endswith("\n") else text + "\n")
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a report gets the usual mode
         os.replace(tmp, path)
     except OSError as exc:
         os.unlink(tmp)
         raise MoatError(f"--output {path}: cannot write ({exc.strerror})") from exc
+
+
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current

@@ -125,13 +125,30 @@ def detect_path_scheme(path: str) -> str:
     raise SourceError(f"{path}: not an image archive, OCI layout, SBOM or directory")
 
 
+SBOM_MARKERS = (b'"bomFormat"', b'"spdxVersion"', b'"schema": "moat.report/')
+
+
 def _looks_like_sbom(path: str) -> bool:
+    """A JSON document carrying a CycloneDX, SPDX or Moat report marker anywhere in it.
+
+    Writers order keys differently (cyclonedx-python-lib sorts them, so ``bomFormat`` comes late),
+    so the whole file is searched, a chunk at a time.
+    """
+    overlap = max(len(m) for m in SBOM_MARKERS)
     try:
         with open(path, "rb") as handle:
-            head = handle.read(4096)
+            head = handle.read(1024 * 1024)
+            if not head.lstrip().startswith(b"{"):
+                return False
+            chunk = head
+            while chunk:
+                if any(marker in chunk for marker in SBOM_MARKERS):
+                    return True
+                more = handle.read(1024 * 1024)
+                chunk = chunk[-overlap:] + more if more else b""
     except OSError:
         return False
-    return head.lstrip().startswith(b"{") and (b"bomFormat" in head or b"spdxVersion" in head or b"SPDX" in head)
+    return False
 
 
 def make_source(target: str, options: SourceOptions | None = None) -> ImageSource:
