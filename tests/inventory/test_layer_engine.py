@@ -298,3 +298,33 @@ def test_symlinked_os_file_is_answered_by_its_target() -> None:
 def test_analyzer_is_subclassable_without_wants() -> None:
     assert isinstance(LinesAnalyzer(), Analyzer)
     assert LinesAnalyzer().wants("x/pkgs.txt", 0o644)
+
+
+def test_mutated_layers_only_ever_fail_cleanly() -> None:
+    """Seeded random damage to real tar and gzip bytes: findings or LayerError, nothing else."""
+    import random
+
+    tar = make_tar(
+        [
+            ("file", "a/pkgs.txt", "a 1\nb 2\n"),
+            ("file", "x" * 150 + "/pkgs.txt", "long 1\n"),  # forces a pax or GNU long name
+            ("symlink", "l/pkgs.txt", "../a/pkgs.txt"),
+            ("hardlink", "h/pkgs.txt", "a/pkgs.txt"),
+            ("exec", "bin/tool", b"\x7fELF" + bytes(range(256)) * 4),
+        ]
+    )
+    rng = random.Random(20261128)
+    outcomes = {"ok": 0, "error": 0}
+    for blob in (tar, gzip.compress(tar)):
+        for _ in range(150):
+            damaged = bytearray(blob)
+            for _ in range(rng.randint(1, 8)):
+                damaged[rng.randrange(len(damaged))] = rng.randrange(256)
+            if rng.random() < 0.3:
+                damaged = damaged[: rng.randrange(len(damaged))]
+            try:
+                analyze_layer(reader(bytes(damaged)), INDEX)
+                outcomes["ok"] += 1
+            except LayerError:
+                outcomes["error"] += 1
+    assert outcomes["ok"] and outcomes["error"]

@@ -19,7 +19,7 @@ from abc import ABC, abstractmethod
 from typing import IO, Any
 
 from moat.errors import SourceError
-from moat.image.layers import decompressing_reader, normalize_member_path
+from moat.image.layers import DECODE_ERRORS, decompressing_reader, normalize_member_path
 from moat.image.manifest import DIGEST_RE, MAX_JSON_BYTES
 
 MAX_MEMBERS = 1_000_000
@@ -138,7 +138,7 @@ class TarStore(FileStore):
         try:
             with open(path, "rb") as raw, os.fdopen(fd, "wb") as out:
                 shutil.copyfileobj(decompressing_reader(raw), out, 1024 * 1024)
-        except (OSError, EOFError) as exc:
+        except DECODE_ERRORS as exc:
             self.close()
             raise SourceError(f"{path}: corrupt compressed archive ({exc})") from exc
         return plain

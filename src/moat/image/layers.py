@@ -12,12 +12,13 @@ import io
 import os
 import posixpath
 import stat
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import IO
 
 import zstandard
-from isal import igzip
+from isal import igzip, igzip_lib
 
 from moat.errors import LayerError
 from moat.image.tarstream import DecodedStream, MemberReader, TarMember, iter_tar
@@ -31,6 +32,17 @@ DEFAULT_MAX_LAYER_BYTES = 64 * 1024**3
 WHITEOUT_PREFIX = ".wh."
 OPAQUE_MARKER = ".wh..wh..opq"
 AUFS_META_PREFIX = ".wh..wh."
+
+
+DECODE_ERRORS: tuple[type[BaseException], ...] = (
+    EOFError,
+    OSError,
+    ValueError,
+    zlib.error,
+    zstandard.ZstdError,
+    igzip_lib.IsalError,
+)
+"""What the decompressors raise for damaged input (isal's error is not an OSError)."""
 
 
 def max_layer_bytes() -> int:
@@ -130,7 +142,7 @@ class TarLayerReader:
             finished = True
         except LayerError as exc:
             raise LayerError(_prefixed(self.name, exc)) from exc
-        except (EOFError, OSError, zstandard.ZstdError, ValueError) as exc:
+        except DECODE_ERRORS as exc:
             raise LayerError(f"layer {self.name}: corrupt or truncated ({_describe(exc)})") from exc
         finally:
             if not finished:
