@@ -15,7 +15,7 @@ import stat
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import IO
+from typing import IO, cast
 
 import zstandard
 from isal import igzip, igzip_lib
@@ -40,7 +40,7 @@ DECODE_ERRORS: tuple[type[BaseException], ...] = (
     ValueError,
     zlib.error,
     zstandard.ZstdError,
-    igzip_lib.IsalError,
+    cast(type[BaseException], igzip_lib.IsalError),  # typed as an instance in isal's stubs
 )
 """What the decompressors raise for damaged input (isal's error is not an OSError)."""
 
