@@ -157,7 +157,10 @@ def pnpm_workspace(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list
     npm = shutil.which("npm")
     assert npm, "Node.js 20 and npm are part of this machine kind"
     base = tmp_path_factory.mktemp("pnpm")
-    env = {**os.environ, "npm_config_cache": str(base / "npm-cache"), "npm_config_update_notifier": "false"}
+    # CI=true makes yarn berry and pnpm refuse to write lockfiles; these tests create them.
+    env = {k: v for k, v in os.environ.items() if k != "CI"}
+    env.update({"npm_config_cache": str(base / "npm-cache"), "npm_config_update_notifier": "false"})
+    env["YARN_ENABLE_IMMUTABLE_INSTALLS"] = "false"
     tools = base / "tools"
     tools.mkdir()
     (tools / "package.json").write_text('{"private": true}')

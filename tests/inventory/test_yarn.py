@@ -139,7 +139,10 @@ def yarn_projects(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     npm, node = shutil.which("npm"), shutil.which("node")
     assert npm and node, "Node.js 20 and npm are part of this machine kind"
     base = tmp_path_factory.mktemp("yarn")
-    env = {**os.environ, "npm_config_cache": str(base / "npm-cache"), "npm_config_update_notifier": "false"}
+    # CI=true makes yarn berry and pnpm refuse to write lockfiles; these tests create them.
+    env = {k: v for k, v in os.environ.items() if k != "CI"}
+    env.update({"npm_config_cache": str(base / "npm-cache"), "npm_config_update_notifier": "false"})
+    env["YARN_ENABLE_IMMUTABLE_INSTALLS"] = "false"
     tools = base / "tools"
     tools.mkdir()
     (tools / "package.json").write_text('{"private": true}')
