@@ -15,7 +15,10 @@ from corpus import CORPUS
 from moat import __version__
 from moat.cli.main import app
 
-runner = CliRunner(mix_stderr=False)
+try:  # click < 8.2 mixes stderr into stdout unless told not to; 8.2 keeps them apart and drops the flag
+    runner = CliRunner(mix_stderr=False)  # type: ignore[call-arg]
+except TypeError:
+    runner = CliRunner()
 
 
 @pytest.fixture()
