@@ -183,13 +183,111 @@ class Artifact:
 
 
 @dataclass(slots=True)
+class CVSS:
+    """One CVSS assessment of an advisory, as the data source states it."""
+
+    version: str
+    """"2.0", "3.0", "3.1" or "4.0"."""
+    vector: str
+    score: float | None = None
+    source: str = ""
+    """Who scored it (nvd, ghsa, a distro), where the data says."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"version": self.version, "vector": self.vector, "score": self.score, "source": self.source}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CVSS:
+        score = data.get("score")
+        return cls(
+            version=str(data.get("version") or ""),
+            vector=str(data.get("vector") or ""),
+            score=float(score) if isinstance(score, int | float) else None,
+            source=str(data.get("source") or ""),
+        )
+
+
+SEVERITIES = ("CRITICAL", "HIGH", "MEDIUM", "LOW", "UNKNOWN")
+"""Severity levels, most severe first (the order reports sort by)."""
+
+VULN_STATUSES = ("fixed", "affected", "will_not_fix", "end_of_life", "not_affected")
+"""fixed: a fixed version exists; affected: no fix yet; will_not_fix / end_of_life: the vendor
+says there will be none; not_affected: the vendor (or a VEX statement) says the package is safe."""
+
+
+@dataclass(slots=True)
+class Vulnerability:
+    """One advisory that applies to one package of the inventory: a finding of the vuln scanner."""
+
+    id: str
+    """The CVE when the advisory aliases one, else the advisory's own id."""
+    advisory_id: str
+    """The record's own id (PYSEC-…, GHSA-…, GO-…, ALSA-…, DSA-…, or the CVE for distro trackers)."""
+    package_name: str
+    package_version: str
+    package_type: str
+    purl: str = ""
+    found_in: str = ""
+    layer: str | None = None
+    aliases: list[str] = field(default_factory=list)
+    status: str = "affected"
+    fixed_versions: list[str] = field(default_factory=list)
+    severity: str = "UNKNOWN"
+    severity_source: str = ""
+    """Where the severity came from: the vendor (debian, alpine, almalinux, ghsa …) or "cvss"."""
+    cvss: list[CVSS] = field(default_factory=list)
+    kev: bool = False
+    """Listed in CISA's Known Exploited Vulnerabilities catalog."""
+    epss: float | None = None
+    epss_percentile: float | None = None
+    title: str = ""
+    description: str = ""
+    references: list[str] = field(default_factory=list)
+    data_source: str = ""
+    """The feed the advisory came from: osv:PyPI, debian-tracker, alpine-secdb …"""
+    published: str | None = None
+    modified: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "advisory_id": self.advisory_id,
+            "aliases": list(self.aliases),
+            "package": {
+                "name": self.package_name,
+                "version": self.package_version,
+                "type": self.package_type,
+                "purl": self.purl,
+                "found_in": self.found_in,
+                "layer": self.layer,
+            },
+            "status": self.status,
+            "fixed_versions": list(self.fixed_versions),
+            "severity": self.severity,
+            "severity_source": self.severity_source,
+            "cvss": [c.to_dict() for c in self.cvss],
+            "kev": self.kev,
+            "epss": self.epss,
+            "epss_percentile": self.epss_percentile,
+            "title": self.title,
+            "description": self.description,
+            "references": list(self.references),
+            "data_source": self.data_source,
+            "published": self.published,
+            "modified": self.modified,
+        }
+
+
+@dataclass(slots=True)
 class Inventory:
-    """Everything the image-scanning stage learned about one artifact."""
+    """Everything the image-scanning stage learned about one artifact (and, once matched, what is
+    vulnerable in it)."""
 
     artifact: Artifact
     os: OSInfo | None = None
     packages: list[Package] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    vulnerabilities: list[Vulnerability] = field(default_factory=list)
 
     def sorted_packages(self) -> list[Package]:
         return sorted(self.packages, key=lambda p: (p.type, p.name, p.version, p.found_in))
