@@ -25,6 +25,8 @@ from typing import IO, Any
 from moat.errors import LayerError
 
 CHUNK = 1024 * 1024
+COMPRESSED_MAGICS = (b"\x1f\x8b", b"\x28\xb5\x2f\xfd")
+"""gzip and zstd; anything else is taken as a plain tar (the tar reader then judges it)."""
 QUEUE_DEPTH = 8
 BLOCK = 512
 MAX_PAX_BYTES = 1024 * 1024
@@ -65,8 +67,14 @@ class DecodedStream:
     def _produce(self, open_raw: Callable[[], IO[bytes]], decompress: Callable[[IO[bytes]], IO[bytes]]) -> None:
         try:
             with open_raw() as raw, _Hasher() as hasher:
-                hashed = _HashingRaw(raw, hasher)
-                plain = decompress(io.BufferedReader(hashed, CHUNK))
+                head = raw.read(4)
+                compressed = head.startswith(COMPRESSED_MAGICS)
+                source = _Prefixed(head, raw)
+                # An uncompressed blob is its own tar: one digest serves as blob digest and diff id.
+                hashed: io.RawIOBase = _HashingRaw(source, hasher) if compressed else source
+                plain: IO[bytes] = (
+                    decompress(io.BufferedReader(hashed, CHUNK)) if compressed else io.BufferedReader(source, CHUNK)
+                )
                 total = 0
                 while not self._stop.is_set():
                     data = plain.read(CHUNK)
@@ -82,8 +90,10 @@ class DecodedStream:
                     self._put(data)
                 while not self._stop.is_set() and raw_tail(hashed):
                     pass  # trailing bytes after the compressed stream still count toward its digest
-            self.compressed_digest = "sha256:" + hasher.compressed.hexdigest()
             self.uncompressed_digest = "sha256:" + hasher.uncompressed.hexdigest()
+            self.compressed_digest = (
+                "sha256:" + hasher.compressed.hexdigest() if compressed else self.uncompressed_digest
+            )
             self._put(_END)
         except BaseException as exc:  # handed to the consumer, which raises it in its own thread
             self._put(exc)
@@ -188,10 +198,36 @@ class _Hasher:
             (self.compressed if item[0] else self.uncompressed).update(item[1])
 
 
+class _Prefixed(io.RawIOBase):
+    """The bytes already read to sniff the compression, then the rest of the blob."""
+
+    def __init__(self, head: bytes, rest: IO[bytes]) -> None:
+        self._head = head
+        self._rest = rest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self._head:
+            n = min(len(buffer), len(self._head))
+            buffer[:n] = self._head[:n]
+            self._head = self._head[n:]
+            return n
+        data = self._rest.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def read(self, size: int = -1) -> bytes:
+        if self._head:
+            return super().read(size) or b""
+        return self._rest.read(size)
+
+
 class _HashingRaw(io.RawIOBase):
     """Passes the compressed bytes the decompressor pulls to the hasher."""
 
-    def __init__(self, raw: IO[bytes], hasher: _Hasher) -> None:
+    def __init__(self, raw: io.RawIOBase, hasher: _Hasher) -> None:
         self._raw = raw
         self._hasher = hasher
 
