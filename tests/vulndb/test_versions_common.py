@@ -11,11 +11,11 @@ from __future__ import annotations
 import json
 import random
 import zipfile
-from functools import lru_cache
+from functools import cache
 
 import pytest
-from corpus import SHARED
 
+from corpus import SHARED
 from moat.errors import MoatError, ParseError
 from moat.vulndb import versions
 from moat.vulndb.versions import VersionError
@@ -24,7 +24,7 @@ OSV = SHARED / "vulndata" / "osv"
 SEED = 20240603
 
 
-@lru_cache(maxsize=None)
+@cache
 def osv_versions(zip_name: str) -> dict[str, tuple[str, ...]]:
     """Every version string an OSV zip mentions, grouped by package (introduced "0" left out)."""
     groups: dict[str, set[str]] = {}

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import random
 import subprocess
+import tarfile
 from pathlib import Path
 
 import pytest
+import zstandard
 from test_versions_common import SEED, check_agreement, osv_versions, pairs_from_groups
 
+from corpus import SHARED
 from moat.vulndb import versions
 
 ORACLE = r"""
@@ -41,6 +44,27 @@ def installed_versions() -> dict[str, tuple[str, ...]]:
         elif line.startswith("Version: "):
             groups.setdefault(package[:3], set()).add(line.split(": ", 1)[1])
     return {key: tuple(sorted(found)) for key, found in groups.items()}
+
+
+def debian_tracker_versions() -> dict[str, tuple[str, ...]]:
+    """Fixed versions from Debian's DSA and DLA lists (``\t[release] - srcpkg version`` lines)."""
+    groups: dict[str, set[str]] = {}
+    raw = SHARED / "vulndata" / "raw" / "debian-security-tracker-DSA-DLA-lists-2023-04.tar.zst"
+    with (
+        raw.open("rb") as fh,
+        zstandard.ZstdDecompressor().stream_reader(fh) as stream,
+        tarfile.open(fileobj=stream, mode="r|") as archive,
+    ):
+        for member in archive:
+            if not member.isfile() or not member.name.endswith("/list"):
+                continue
+            extracted = archive.extractfile(member)
+            assert extracted is not None
+            for line in extracted.read().decode().splitlines():
+                fields = line.split()
+                if len(fields) >= 4 and fields[0].startswith("[") and fields[1] == "-":
+                    groups.setdefault(fields[2], set()).add(fields[3])
+    return {name: tuple(sorted(found)) for name, found in sorted(groups.items())}
 
 
 def generated(rng: random.Random) -> str:
@@ -73,6 +97,19 @@ def test_ubuntu_osv_versions_order_as_dpkg_orders_them() -> None:
     valid = {name: tuple(v for v in found if versions.is_valid("Ubuntu", v)) for name, found in groups.items()}
     pairs = pairs_from_groups({k: v for k, v in valid.items() if v}, 3000)
     check_agreement(pairs, dpkg_compare(pairs), "Ubuntu:22.04")
+
+
+def test_debian_security_tracker_versions_order_as_dpkg_orders_them() -> None:
+    groups = debian_tracker_versions()
+    assert sum(map(len, groups.values())) > 5000
+    invalid = sorted({v for found in groups.values() for v in found if not versions.is_valid("Debian", v)})
+    # The version column also holds markers ("<unfixed>", "<not-affected>", "<end-of-life>") and one
+    # old typo (a package name); Moat rejects exactly what dpkg rejects.
+    assert 0 < len(invalid) < 10
+    assert not any(dpkg_accepts(v) for v in invalid)
+    valid = {name: tuple(v for v in found if v not in invalid) for name, found in groups.items()}
+    pairs = pairs_from_groups({k: v for k, v in valid.items() if v}, 3000)
+    check_agreement(pairs, dpkg_compare(pairs), "Debian:11")
 
 
 def test_generated_versions_order_as_dpkg_orders_them() -> None:
