@@ -8,11 +8,14 @@ hostile and turns every shape problem into one :class:`~moat.errors.SourceError`
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from moat import __version__
 from moat.errors import SourceError
-from moat.model import REPORT_SCHEMA, Artifact, Inventory, LayerInfo, OSInfo, Package
+from moat.model import REPORT_SCHEMA, SEVERITIES, Artifact, Inventory, LayerInfo, OSInfo, Package, Vulnerability
+
+if TYPE_CHECKING:
+    from moat.policy import Suppressed
 
 
 def utc_timestamp(moment: datetime | None = None) -> str:
@@ -37,6 +40,55 @@ def inventory_to_report(inv: Inventory, target: str, *, created: datetime | None
         "os": inv.os.to_dict() if inv.os else None,
         "packages": [package.to_dict() for package in inv.sorted_packages()],
         "warnings": list(inv.warnings),
+    }
+
+
+def scan_to_report(
+    inv: Inventory,
+    target: str,
+    findings: list[Vulnerability],
+    suppressed: list[Suppressed] | None = None,
+    *,
+    created: datetime | None = None,
+) -> dict[str, Any]:
+    """The native report of a vulnerability scan: the inventory report plus ``vulnerabilities``
+    (what is left after the policy, most severe first), ``suppressed`` (what the policy removed, each
+    with its ``suppression``) and ``summary`` (counts), all additions within ``moat.report/v1``."""
+    suppressed = suppressed or []
+    report = inventory_to_report(inv, target, created=created)
+    report["vulnerabilities"] = [vuln.to_dict() for vuln in sorted_vulnerabilities(findings)]
+    report["suppressed"] = [item.to_dict() for item in suppressed]
+    report["summary"] = vulnerability_summary(findings, len(suppressed))
+    return report
+
+
+def severity_rank(severity: str) -> int:
+    """0 for CRITICAL … 4 for UNKNOWN; anything unexpected sorts with UNKNOWN."""
+    return SEVERITIES.index(severity) if severity in SEVERITIES else len(SEVERITIES) - 1
+
+
+def sorted_vulnerabilities(vulns: list[Vulnerability]) -> list[Vulnerability]:
+    """Most severe first, then by package and id, so two reports of the same scan diff cleanly."""
+    return sorted(
+        vulns,
+        key=lambda v: (severity_rank(v.severity), v.package_name, v.package_version, v.found_in, v.id),
+    )
+
+
+def vulnerability_summary(findings: list[Vulnerability], suppressed: int = 0) -> dict[str, Any]:
+    """Counts by severity (every level present, zeros included), total, fixed/unfixed, suppressed."""
+    from moat.policy.filters import is_unfixed
+
+    by_severity = {level: 0 for level in SEVERITIES}
+    for vuln in findings:
+        by_severity[SEVERITIES[severity_rank(vuln.severity)]] += 1
+    unfixed = sum(1 for vuln in findings if is_unfixed(vuln))
+    return {
+        "total": len(findings),
+        "by_severity": by_severity,
+        "fixed": len(findings) - unfixed,
+        "unfixed": unfixed,
+        "suppressed": suppressed,
     }
 
 
