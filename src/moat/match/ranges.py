@@ -25,11 +25,6 @@ from moat.vulndb.versions import VersionError
 __all__ = ["Verdict", "VersionError", "evaluate"]
 
 _EVENT_KINDS = ("introduced", "fixed", "last_affected", "limit")
-_TIE_RANK = {"introduced": 0, "last_affected": 1, "fixed": 2}
-"""Order of events at equal versions: an ``introduced`` and a ``fixed`` at the same version describe
-the empty interval [x, x), so the ``fixed`` must decide."""
-
-
 @dataclass(slots=True)
 class Verdict:
     """The answer for an affected version: which fixed versions lie above it (lowest first)."""
@@ -115,24 +110,25 @@ def _in_range(ecosystem: str, version: str, events: list[tuple[str, str]]) -> bo
             applicable.append((kind, value))
     if not applicable:
         return False
+    # The last applicable event in version order decides. Events at equal versions keep the order the
+    # record lists them in, as the schema's stable sort would: "fixed 2.0.0, introduced 2.0.0" joins
+    # two ranges into one (a real PYSEC record writes it so), "introduced 1.0, fixed 1.0" is empty.
     deciding = applicable[0]
     for event in applicable[1:]:
-        if _event_order(ecosystem, event, deciding) > 0:
+        if _event_order(ecosystem, event, deciding) >= 0:
             deciding = event
     return deciding[0] == "introduced"
 
 
 def _event_order(ecosystem: str, a: tuple[str, str], b: tuple[str, str]) -> int:
-    """Events by version ("0" before all), ties broken by :data:`_TIE_RANK`."""
+    """Events by version, ``introduced: "0"`` before every other."""
     if a[1] == b[1]:
-        order = 0
-    elif a[0] == "introduced" and a[1] == "0":
-        order = -1
-    elif b[0] == "introduced" and b[1] == "0":
-        order = 1
-    else:
-        order = versions.compare(ecosystem, a[1], b[1])
-    return order or (_TIE_RANK[a[0]] - _TIE_RANK[b[0]])
+        return 0
+    if a == ("introduced", "0"):
+        return -1
+    if b == ("introduced", "0"):
+        return 1
+    return versions.compare(ecosystem, a[1], b[1])
 
 
 def _fixes_above(ecosystem: str, version: str, ranges: Sequence[dict[str, Any]]) -> list[str]:
