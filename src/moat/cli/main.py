@@ -56,9 +56,10 @@ def version() -> None:
 
 
 def _register_commands() -> None:
-    from moat.cli import sbom
+    from moat.cli import sbom, scan
 
     sbom.register(app)
+    scan.register(app)
 
 
 _register_commands()

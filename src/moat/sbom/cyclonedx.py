@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cyclonedx.model import Property
 from cyclonedx.model.bom import Bom
@@ -22,8 +22,11 @@ from cyclonedx.spdx import fixup_id, is_expression
 from packageurl import PackageURL
 
 from moat import __version__
-from moat.model import Artifact, Inventory, OSInfo, Package
+from moat.model import Artifact, Inventory, OSInfo, Package, Vulnerability
 from moat.sbom.graph import oci_purl, package_refs, resolve_dependencies
+
+if TYPE_CHECKING:
+    from moat.policy import Suppressed
 
 PROPERTY_PREFIX = "moat:"
 ARTIFACT_REF = "moat:artifact"
@@ -31,8 +34,16 @@ ARTIFACT_REF = "moat:artifact"
 _ARTIFACT_TYPES = {"container_image": ComponentType.CONTAINER, "filesystem": ComponentType.FILE}
 
 
-def inventory_to_cyclonedx(inv: Inventory) -> str:
-    """The inventory as a CycloneDX 1.6 JSON document (a string, indented)."""
+def inventory_to_cyclonedx(
+    inv: Inventory,
+    vulnerabilities: Sequence[Vulnerability] | None = None,
+    suppressed: Sequence[Suppressed] | None = None,
+) -> str:
+    """The inventory as a CycloneDX 1.6 JSON document (a string, indented).
+
+    With ``vulnerabilities`` the BOM also carries them (``moat.sbom.cyclonedx_vulns``); suppressed
+    findings whose suppression is a VEX state are written too, with that ``analysis``.
+    """
     bom = Bom()
     tool = Component(type=ComponentType.APPLICATION, name="moat", version=__version__)
     bom.metadata.tools.components.add(tool)
@@ -60,6 +71,11 @@ def inventory_to_cyclonedx(inv: Inventory) -> str:
         bom.dependencies.add(Dependency(ref=component.bom_ref, dependencies=targets))
     if inv.os:
         bom.dependencies.add(Dependency(ref=contained[0].bom_ref))
+    if vulnerabilities is not None:
+        from moat.sbom.cyclonedx_vulns import add_vulnerabilities
+
+        ref_of = {(p.type, p.name, p.version, p.found_in): r for p, r in zip(packages, refs, strict=True)}
+        add_vulnerabilities(bom, list(vulnerabilities), list(suppressed or []), ref_of)
     _skip_quadratic_registration(bom)
     return JsonV1Dot6(bom).output_as_string(indent=2)
 
