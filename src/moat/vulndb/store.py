@@ -71,8 +71,10 @@ CREATE TABLE affected (
     severity TEXT NOT NULL        -- per-package vendor severity where the feed has one, else ''
 );
 CREATE INDEX affected_lookup ON affected (ecosystem, package);
+CREATE INDEX affected_by_advisory ON affected (advisory_id);
 CREATE TABLE aliases (alias TEXT NOT NULL, advisory_id TEXT NOT NULL);
 CREATE INDEX aliases_lookup ON aliases (alias);
+CREATE INDEX aliases_by_advisory ON aliases (advisory_id);
 CREATE TABLE kev (cve TEXT PRIMARY KEY, date_added TEXT, due_date TEXT, ransomware TEXT, name TEXT);
 CREATE TABLE epss (cve TEXT PRIMARY KEY, score REAL NOT NULL, percentile REAL NOT NULL);
 """
