@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from io import StringIO
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -28,6 +28,9 @@ from moat.policy import Suppressed
 from moat.policy.filters import parse_severities
 from moat.policy.gate import Policy, apply_policy, gate_exit_code
 from moat.policy.ignorefile import DEFAULT_IGNOREFILE
+
+if TYPE_CHECKING:
+    from moat.vulndb.store import Store
 
 SCANNERS = ("vuln",)
 """Scanners this version runs; config and secret scanners are later additions to the same option."""
@@ -181,7 +184,7 @@ def _ignorefile(path: str | None) -> Path | None:
     return default if default.is_file() else None
 
 
-def _db_warnings(store: object) -> list[str]:
+def _db_warnings(store: Store) -> list[str]:
     """The staleness warning from the db helper (``moat.vulndb.age``), when that module is present."""
     try:
         from moat.vulndb.age import check_age  # type: ignore[import-not-found,unused-ignore]
