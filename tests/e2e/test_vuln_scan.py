@@ -427,7 +427,9 @@ def expect_alpine(packages: list[tuple[str, str, str]], compare: Compare) -> Exp
         for fixed, cves in secfixes.get(origin, {}).items():
             if fixed != "0" and compare(version, fixed) < 0:
                 for cve in cves:
-                    out.add([cve], name, version, "", cve, [fixed])
+                    # secdb entries have no advisory id of their own; OSV names Alpine's records
+                    # ALPINE-<CVE> (osv.dev's Alpine ecosystem), the id a finding cites.
+                    out.add([cve], name, version, "", f"ALPINE-{cve}", [fixed])
     return out
 
 
