@@ -56,10 +56,11 @@ def version() -> None:
 
 
 def _register_commands() -> None:
-    from moat.cli import sbom, scan
+    from moat.cli import db, sbom, scan
 
     sbom.register(app)
     scan.register(app)
+    db.register(app)
 
 
 _register_commands()
