@@ -479,11 +479,9 @@ class VulnDb:
 
 @pytest.fixture(scope="module")
 def vulndb(tmp_path_factory: pytest.TempPathFactory) -> VulnDb:
-    """One database built by ``moat db update`` from every file of ../shared/vulndata."""
+    """One database built by ``moat db update --from`` the whole ../shared/vulndata directory."""
     sandbox = make_sandbox(tmp_path_factory.mktemp("vulndb"))
-    sources = sorted(str(p) for p in VULNDATA.rglob("*") if p.is_file() and p.suffix in (".zip", ".zst", ".json"))
-    from_args = [arg for source in sources for arg in ("--from", source)]
-    proc = moat(sandbox, "db", "update", "--cache-dir", str(sandbox.cache), *from_args)
+    proc = moat(sandbox, "db", "update", "--from", str(VULNDATA), "--cache-dir", str(sandbox.cache), "--quiet")
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "Traceback" not in proc.stderr
     path = sandbox.cache / "db" / "vuln.db"
@@ -705,3 +703,20 @@ def test_osv_evaluation_follows_the_schema_examples() -> None:
     last = {"ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "1.0"}, {"last_affected": "1.5"}]}]}
     assert osv_affected("1.5", last, pep440_compare)[0] and not osv_affected("1.5.1", last, pep440_compare)[0]
     assert osv_affected("2.0", {"versions": ["2.0.0"]}, pep440_compare)[0]
+
+
+def test_comparison_rejects_a_wrong_report(bullseye_scan: Scan) -> None:
+    # The comparison itself must catch the mistakes it exists for: a missed finding, the backport
+    # reported after all, and a wrong fixed version.
+    expected = expect_debian(dpkg_with_sources(bullseye_scan.rootfs), "bullseye")
+    found = bullseye_scan.vulns()
+    compare_findings(found, expected)
+    backport = vulnimages.BACKPORT
+    fake = json.loads(json.dumps(found[0]))
+    fake.update(id=backport.cves[0], advisory_id=backport.advisory, fixed_versions=[backport.version])
+    fake["package"].update(name=backport.package, version=backport.version)
+    wrong_fix = json.loads(json.dumps(found[0]))
+    wrong_fix["fixed_versions"] = ["99"]
+    for broken in (found[1:], [*found, fake], [wrong_fix, *found[1:]]):
+        with pytest.raises(AssertionError):
+            compare_findings(broken, expected)
