@@ -68,6 +68,7 @@ def _module(name: str) -> ModuleType | None:
         raise
 
 
+@cache
 def _scheme(ecosystem: str) -> _Scheme:
     name = scheme_of(ecosystem)
     module = _module(name) if name else None
