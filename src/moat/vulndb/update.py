@@ -377,7 +377,8 @@ def update_db(
                     raise MoatError(str(exc)) from None
                 ignored.append(str(exc))
                 continue
-                if on_feed and feed.kind not in ("alpine-secdb",):
+            for feed in new:
+                if on_feed and feed.kind != "alpine-secdb":  # reported once merged, below
                     on_feed(feed)
             feeds += new
         for feed in builder.flush_merged():
