@@ -4,6 +4,13 @@ Ecosystems are named as OSV names them (``Debian:12``, ``Alpine:v3.19``, ``PyPI`
 before the first ``:`` chooses the scheme, because a distribution release never changes how its
 versions order. Each scheme lives in its own module with a cached ``parse`` (matching compares the
 same installed version against many range events) and a ``compare``; this module only dispatches.
+
+Why not the PyPI library ``univers``: evaluated (32.0.1) on the same seeded and real pairs the tests
+use, it agreed with the real tools for dpkg, rpm, RubyGems and npm, but disagreed with apk-tools 3
+(leading-zero rules; it also rejected 1,423 of 2,000 valid apk versions), with Maven 3.8.7's
+ComparableVersion (57 of 4,000 pairs) and with composer/semver (27 of 3,619). Where it is right it
+would add a dependency tree for 50-100 line modules that the tests check against the ecosystems' own
+tools anyway, so every scheme is written here; PyPI uses ``packaging``, the library pip vendors.
 """
 
 from __future__ import annotations
