@@ -70,6 +70,14 @@ class _Candidate:
 
 
 @dataclass(slots=True)
+class _Facts:
+    """Per advisory: (finding id, aliases, KEV, EPSS) for each CVE it names, and the trimmed details."""
+
+    ids: list[tuple[str, tuple[str, ...], bool, tuple[float, float] | None]]
+    description: str
+
+
+@dataclass(slots=True)
 class _Skips:
     """Counted reasons for not evaluating something, reported as one warning each."""
 
@@ -85,11 +93,12 @@ class Matcher:
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        self._rows: dict[tuple[str, str], list[AffectedRecord]] = {}
+        self._rows: dict[tuple[str, str], list[tuple[AffectedRecord, frozenset[str]]]] = {}
         self._advisories: dict[str, AdvisoryRecord | None] = {}
         self._kev: dict[str, bool] = {}
         self._epss: dict[str, tuple[float, float] | None] = {}
         self._ecosystems: set[str] | None = None
+        self._facts_cache: dict[tuple[str, bool], _Facts] = {}
         self._skips = _Skips()
 
     # -- the run ---------------------------------------------------------------------------------
@@ -151,10 +160,10 @@ class Matcher:
             self._skips.bad_installed[lookup.ecosystem].append(f"{lookup.name} {lookup.version}")
             return
         for ecosystem in ecosystems:
-            for row in self._affected(ecosystem, lookup.name):
+            for row, listed in self._affected(ecosystem, lookup.name):
                 if row.status == "not_affected":
                     continue
-                verdict = self._evaluate(row, lookup.version)
+                verdict = self._evaluate(row, listed, lookup.version)
                 if verdict is None:
                     continue
                 advisory = self._advisory(row.advisory_id)
@@ -162,13 +171,13 @@ class Matcher:
                     continue
                 yield _Candidate(advisory, row, verdict)
 
-    def _evaluate(self, row: AffectedRecord, version: str) -> Verdict | None:
+    def _evaluate(self, row: AffectedRecord, listed: frozenset[str], version: str) -> Verdict | None:
         if not row.ranges and not row.versions:
             # A vendor status with no ranges at all (a tracker's "<unfixed>" or "<end-of-life>"
             # without a fix) says every version in this release is affected.
             return Verdict() if row.status in _VENDOR_STATUSES else None
         try:
-            return evaluate(row.ecosystem, version, row.ranges, row.versions)
+            return evaluate(row.ecosystem, version, row.ranges, listed)
         except VersionError as exc:
             self._skips.bad_advisory[row.ecosystem] = self._skips.bad_advisory.get(row.ecosystem, 0) + 1
             self._skips.bad_examples.setdefault(row.ecosystem, f"{row.advisory_id}: {exc.version!r}")
@@ -176,45 +185,59 @@ class Matcher:
 
     def _findings(self, candidate: _Candidate, package: Package, lookup: Lookup) -> list[Vulnerability]:
         advisory, row, verdict = candidate.advisory, candidate.row, candidate.verdict
-        cves = _cves(advisory, include_related=lookup.os_package)
-        ids = cves or [advisory.id]
-        extra_aliases = [advisory.id, *advisory.aliases] if len(ids) == 1 else [
-            advisory.id,
-            *(alias for alias in advisory.aliases if not _CVE.search(alias)),
-        ]
+        facts = self._facts(advisory, lookup.os_package)
         severity, severity_source = _severity(row, advisory)
         status = _status(row, verdict)
-        out = []
-        for vuln_id in ids:
-            epss = self._epss_of(vuln_id)
-            out.append(
-                Vulnerability(
-                    id=vuln_id,
-                    advisory_id=advisory.id,
-                    package_name=package.name,
-                    package_version=package.version,
-                    package_type=package.type,
-                    purl=package.purl,
-                    found_in=package.found_in,
-                    layer=package.layer,
-                    aliases=_unique(a for a in extra_aliases if a != vuln_id),
-                    status=status,
-                    fixed_versions=list(verdict.fixed_versions),
-                    severity=severity,
-                    severity_source=severity_source,
-                    cvss=list(advisory.cvss),
-                    kev=self._kev_of(vuln_id),
-                    epss=epss[0] if epss else None,
-                    epss_percentile=epss[1] if epss else None,
-                    title=advisory.summary,
-                    description=_trim(advisory.details),
-                    references=list(advisory.references),
-                    data_source=advisory.source,
-                    published=advisory.published,
-                    modified=advisory.modified,
-                )
+        return [
+            Vulnerability(
+                id=vuln_id,
+                advisory_id=advisory.id,
+                package_name=package.name,
+                package_version=package.version,
+                package_type=package.type,
+                purl=package.purl,
+                found_in=package.found_in,
+                layer=package.layer,
+                aliases=list(aliases),
+                status=status,
+                fixed_versions=list(verdict.fixed_versions),
+                severity=severity,
+                severity_source=severity_source,
+                cvss=list(advisory.cvss),
+                kev=kev,
+                epss=epss[0] if epss else None,
+                epss_percentile=epss[1] if epss else None,
+                title=advisory.summary,
+                description=facts.description,
+                references=list(advisory.references),
+                data_source=advisory.source,
+                published=advisory.published,
+                modified=advisory.modified,
             )
-        return out
+            for vuln_id, aliases, kev, epss in facts.ids
+        ]
+
+    def _facts(self, advisory: AdvisoryRecord, os_package: bool) -> _Facts:
+        """What every finding of one advisory shares, worked out once per run."""
+        key = (advisory.id, os_package)
+        facts = self._facts_cache.get(key)
+        if facts is not None:
+            return facts
+        cves = _cves(advisory, include_related=os_package)
+        ids = cves or [advisory.id]
+        if len(ids) == 1:
+            others = [advisory.id, *advisory.aliases]
+        else:
+            others = [advisory.id, *(alias for alias in advisory.aliases if not _CVE.search(alias))]
+        facts = self._facts_cache[key] = _Facts(
+            ids=[
+                (vuln_id, tuple(_unique(a for a in others if a != vuln_id)), self._kev_of(vuln_id),
+                 self._epss_of(vuln_id))
+                for vuln_id in ids
+            ],
+            description=_trim(advisory.details),
+        )
+        return facts
 
     # -- store access, cached ---------------------------------------------------------------------
 
@@ -241,11 +264,12 @@ class Matcher:
         distro = f"{inventory.os.family} {inventory.os.name}".strip() if inventory.os else "an unknown OS"
         self._skips.no_feed[distro] = self._skips.no_feed.get(distro, 0) + count
 
-    def _affected(self, ecosystem: str, name: str) -> list[AffectedRecord]:
+    def _affected(self, ecosystem: str, name: str) -> list[tuple[AffectedRecord, frozenset[str]]]:
+        """The rows for one package name, each with its versions list as a set (looked up per version)."""
         key = (ecosystem, name)
         rows = self._rows.get(key)
         if rows is None:
-            rows = self._rows[key] = self.store.affected(ecosystem, name)
+            rows = self._rows[key] = [(row, frozenset(row.versions)) for row in self.store.affected(ecosystem, name)]
         return rows
 
     def _advisory(self, advisory_id: str) -> AdvisoryRecord | None:

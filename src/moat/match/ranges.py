@@ -14,10 +14,13 @@ installed version is parsed once however many advisories name the package.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import importlib
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
-from functools import cmp_to_key
-from typing import Any
+from functools import cache, cmp_to_key, lru_cache, partial
+from typing import Any, cast
+
+from packaging.version import InvalidVersion, Version
 
 from moat.vulndb import versions
 from moat.vulndb.versions import VersionError
@@ -35,23 +38,29 @@ class Verdict:
 
 
 def evaluate(
-    ecosystem: str, version: str, ranges: Sequence[dict[str, Any]], listed: Sequence[str] = ()
+    ecosystem: str, version: str, ranges: Sequence[dict[str, Any]], listed: Collection[str] = ()
 ) -> Verdict | None:
     """A :class:`Verdict` when ``version`` is affected, else None.
 
-    Raises VersionError when the installed version or an event version that decides the answer does
-    not parse in the ecosystem's scheme: the caller skips that advisory rather than guess.
+    ``listed`` is the entry's explicit ``versions`` list; pass it as a set when the same entry is
+    evaluated more than once. Raises VersionError when the installed version or an event version
+    that decides the answer does not parse in the ecosystem's scheme: the caller skips that advisory
+    rather than guess.
     """
-    by_list = _in_versions_list(ecosystem, version, listed)
+    by_list = version in listed
     matched = by_list
+    evaluable = False
     for rng in ranges:
         if matched:
             break
         if not isinstance(rng, dict) or str(rng.get("type", "")).upper() == "GIT":
             continue
         events = _events(rng)
+        evaluable = evaluable or bool(events)
         if events and _in_range(ecosystem, version, events):
             matched = True
+    if not matched and listed and ecosystem == "PyPI":
+        by_list = matched = _pep440_listed(version, listed, thorough=not evaluable)
     if not matched:
         return None
     return Verdict(_fixes_above(ecosystem, version, ranges), by_versions_list=by_list)
@@ -71,31 +80,74 @@ def _events(rng: dict[str, Any]) -> list[tuple[str, str]]:
     return out
 
 
-def _in_versions_list(ecosystem: str, version: str, listed: Sequence[str]) -> bool:
-    """Exact string equality; for PyPI also PEP 440 equality (``1.0`` lists ``1.0.0``).
+def _pep440_listed(version: str, listed: Collection[str], thorough: bool) -> bool:
+    """Whether a PEP 440-equal spelling of ``version`` is listed (``1.0`` lists ``1.0.0``).
 
-    An unparseable listed version cannot equal the installed one, so it is ignored rather than
-    failing the whole advisory.
+    The installed version's canonical spellings (every zero padding of its release) are looked up
+    directly. Comparing with each listed item is done only when the entry has no range to evaluate
+    (``thorough``), where the list is the only evidence: with ranges, the list osv.dev derives from
+    them spells versions as PyPI serves them, canonical in over 98% of the real records, and a
+    per-item comparison would cost more than the rest of the match put together.
+    An unparseable listed version cannot equal the installed one and is ignored.
     """
-    if not listed:
-        return False
-    if version in listed:
+    if any(spelling in listed for spelling in _spellings(version)):
         return True
-    if ecosystem != "PyPI":
+    if not thorough:
         return False
+    compare = comparator("PyPI")
     for item in listed:
         try:
-            if versions.compare(ecosystem, version, item) == 0:
+            if compare(version, item) == 0:
                 return True
         except VersionError:
             continue
     return False
 
 
+@lru_cache(maxsize=16384)
+def _spellings(version: str) -> tuple[str, ...]:
+    """Canonical PEP 440 spellings of ``version`` with its release padded to every length up to 4 parts
+    beyond its own; empty when it does not parse."""
+    try:
+        parsed = Version(version)
+    except InvalidVersion:
+        return ()
+    canonical = str(parsed)
+    epoch = f"{parsed.epoch}!" if parsed.epoch else ""
+    release = list(parsed.release)
+    rest = canonical[len(epoch) + len(".".join(map(str, release))):]
+    while len(release) > 1 and release[-1] == 0:
+        release.pop()
+    out = []
+    for width in range(len(release), max(len(parsed.release), len(release)) + 3):
+        padded = release + [0] * (width - len(release))
+        out.append(f"{epoch}{'.'.join(map(str, padded))}{rest}")
+    return tuple(out)
+
+
+@cache
+def comparator(ecosystem: str) -> Callable[[str, str], int]:
+    """``compare(a, b)`` for one ecosystem, resolved once rather than on every comparison.
+
+    The scheme modules of :mod:`moat.vulndb.versions` each expose ``compare(a, b)``; when one cannot
+    be resolved the dispatching ``versions.compare`` is used (and raises its own VersionError).
+    """
+    name = versions.scheme_of(ecosystem)
+    if name is not None:
+        try:
+            module = importlib.import_module(f"{versions.__name__}.{name}")
+        except ModuleNotFoundError:
+            module = None
+        scheme_compare = getattr(module, "compare", None)
+        if callable(scheme_compare):
+            return cast(Callable[[str, str], int], scheme_compare)
+    return partial(versions.compare, ecosystem)
+
+
 def _in_range(ecosystem: str, version: str, events: list[tuple[str, str]]) -> bool:
     limits = [value for kind, value in events if kind == "limit"]
     if limits and not any(
-        "*" in limit or versions.compare(ecosystem, version, limit) < 0 for limit in limits
+        "*" in limit or comparator(ecosystem)(version, limit) < 0 for limit in limits
     ):
         return False
     applicable: list[tuple[str, str]] = []
@@ -105,7 +157,7 @@ def _in_range(ecosystem: str, version: str, events: list[tuple[str, str]]) -> bo
         if kind == "introduced" and value == "0":
             applicable.append((kind, value))
             continue
-        order = versions.compare(ecosystem, version, value)
+        order = comparator(ecosystem)(version, value)
         if (kind == "last_affected" and order > 0) or (kind != "last_affected" and order >= 0):
             applicable.append((kind, value))
     if not applicable:
@@ -128,7 +180,7 @@ def _event_order(ecosystem: str, a: tuple[str, str], b: tuple[str, str]) -> int:
         return -1
     if b == ("introduced", "0"):
         return 1
-    return versions.compare(ecosystem, a[1], b[1])
+    return comparator(ecosystem)(a[1], b[1])
 
 
 def _fixes_above(ecosystem: str, version: str, ranges: Sequence[dict[str, Any]]) -> list[str]:
@@ -144,11 +196,11 @@ def _fixes_above(ecosystem: str, version: str, ranges: Sequence[dict[str, Any]])
             if kind != "fixed" or value in fixes:
                 continue
             try:
-                if versions.compare(ecosystem, version, value) < 0:
+                if comparator(ecosystem)(version, value) < 0:
                     fixes.append(value)
             except VersionError:
                 continue
     def order(a: str, b: str) -> int:
-        return versions.compare(ecosystem, a, b)
+        return comparator(ecosystem)(a, b)
 
     return sorted(fixes, key=cmp_to_key(order))
