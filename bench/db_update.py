@@ -31,8 +31,12 @@ MOAT = [str(ROOT / ".venv" / "bin" / "moat")]
 
 def run(args: list[str], cache: Path) -> float:
     start = time.perf_counter()
-    subprocess.run([*MOAT, *args, "--cache-dir", str(cache)], check=True, capture_output=True,
-                   env={**os.environ, "MOAT_CACHE_DIR": str(cache)})
+    subprocess.run(
+        [*MOAT, *args, "--cache-dir", str(cache)],
+        check=True,
+        capture_output=True,
+        env={**os.environ, "MOAT_CACHE_DIR": str(cache)},
+    )
     return time.perf_counter() - start
 
 
@@ -50,8 +54,9 @@ def main() -> None:
         export = cache / "export.tar"
         exported = run(["db", "export", str(export)], cache)
         imported = run(["db", "import", str(export)], cache)
-        status = subprocess.run([*MOAT, "db", "status", "--cache-dir", str(cache)], check=True,
-                                capture_output=True, text=True).stdout
+        status = subprocess.run(
+            [*MOAT, "db", "status", "--cache-dir", str(cache)], check=True, capture_output=True, text=True
+        ).stdout
     print(f"inputs: {len(SOURCES)} --from, {input_bytes / 1e6:.1f} MB compressed")
     print(f"cold update:               {cold:6.1f} s")
     print(f"unchanged update (carry):  {warm:6.1f} s")

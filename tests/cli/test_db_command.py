@@ -29,8 +29,9 @@ def invoke(*args: str) -> tuple[int, str, str]:
 
 def test_update_status_export_import(tmp_path: Path) -> None:
     cache = str(tmp_path / "cache")
-    code, out, err = invoke("db", "update", "--from", str(OSV / "crates.io.zip"), "--from", str(KEV),
-                            "--cache-dir", cache)
+    code, out, err = invoke(
+        "db", "update", "--from", str(OSV / "crates.io.zip"), "--from", str(KEV), "--cache-dir", cache
+    )
     assert code == 0, err
     assert out == ""
     with zipfile.ZipFile(OSV / "crates.io.zip") as archive:
@@ -60,8 +61,9 @@ def test_update_status_export_import(tmp_path: Path) -> None:
     assert json.loads(out)["sources"] == status["sources"]
 
     # the same update again: everything is carried over
-    code, _, err = invoke("db", "update", "--from", str(OSV / "crates.io.zip"), "--from", str(KEV),
-                          "--cache-dir", cache)
+    code, _, err = invoke(
+        "db", "update", "--from", str(OSV / "crates.io.zip"), "--from", str(KEV), "--cache-dir", cache
+    )
     assert code == 0 and err.count("carried over (unchanged)") == 2
 
 

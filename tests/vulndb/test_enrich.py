@@ -74,8 +74,12 @@ def test_epss_as_first_publishes_it() -> None:
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("CVE-2020-9999;0.076320000;0.940390000\n", True), ("cve,epss,percentile\n", True), ("{}", False),
-     ("[01 Jan 2020] DSA-1-1 x\n", False)],
+    [
+        ("CVE-2020-9999;0.076320000;0.940390000\n", True),
+        ("cve,epss,percentile\n", True),
+        ("{}", False),
+        ("[01 Jan 2020] DSA-1-1 x\n", False),
+    ],
 )
 def test_epss_sniffing(text: str, expected: bool) -> None:
     assert enrich.looks_like_epss(text) is expected
@@ -105,9 +109,17 @@ def test_cvss_garbage() -> None:
 
 @pytest.mark.parametrize(
     ("score", "version", "level"),
-    [(10.0, "3.1", "CRITICAL"), (9.0, "3.1", "CRITICAL"), (8.9, "3.1", "HIGH"), (4.0, "4.0", "MEDIUM"),
-     (0.1, "3.1", "LOW"), (0.0, "3.1", "UNKNOWN"), (None, "3.1", "UNKNOWN"), (10.0, "2.0", "HIGH"),
-     (3.9, "2.0", "LOW")],
+    [
+        (10.0, "3.1", "CRITICAL"),
+        (9.0, "3.1", "CRITICAL"),
+        (8.9, "3.1", "HIGH"),
+        (4.0, "4.0", "MEDIUM"),
+        (0.1, "3.1", "LOW"),
+        (0.0, "3.1", "UNKNOWN"),
+        (None, "3.1", "UNKNOWN"),
+        (10.0, "2.0", "HIGH"),
+        (3.9, "2.0", "LOW"),
+    ],
 )
 def test_severity_bands(score: float | None, version: str, level: str) -> None:
     assert enrich.severity_from_score(score, version) == level
@@ -115,8 +127,16 @@ def test_severity_bands(score: float | None, version: str, level: str) -> None:
 
 @pytest.mark.parametrize(
     ("word", "level"),
-    [("Important", "HIGH"), ("MODERATE", "MEDIUM"), ("negligible", "LOW"), ("critical", "CRITICAL"),
-     ("unimportant", "LOW"), ("whatever", ""), (None, ""), (3, "")],
+    [
+        ("Important", "HIGH"),
+        ("MODERATE", "MEDIUM"),
+        ("negligible", "LOW"),
+        ("critical", "CRITICAL"),
+        ("unimportant", "LOW"),
+        ("whatever", ""),
+        (None, ""),
+        (3, ""),
+    ],
 )
 def test_vendor_words(word: object, level: str) -> None:
     assert enrich.vendor_severity(word) == level

@@ -69,8 +69,13 @@ def test_ubuntu_cve_record_gets_canonicals_id_and_per_release_rows() -> None:
     advisory, rows = parse_record(raw, "osv:Ubuntu")
     assert advisory.id == "UBUNTU-CVE-2024-22365"
     assert advisory.aliases == ["CVE-2024-22365"]
-    assert sorted(r.ecosystem for r in rows) == ["Ubuntu:14.04", "Ubuntu:16.04", "Ubuntu:18.04", "Ubuntu:20.04",
-                                                 "Ubuntu:22.04"]
+    assert sorted(r.ecosystem for r in rows) == [
+        "Ubuntu:14.04",
+        "Ubuntu:16.04",
+        "Ubuntu:18.04",
+        "Ubuntu:20.04",
+        "Ubuntu:22.04",
+    ]
     assert all(r.advisory_id == advisory.id and r.package == "pam" for r in rows)
     priorities = {a["ecosystem_specific"]["ubuntu_priority"] for a in raw["affected"]}
     assert priorities == {"medium"} and {r.severity for r in rows} == {"MEDIUM"}

@@ -99,8 +99,9 @@ def test_a_consistent_forgery_with_another_schema_is_refused(db: Path, tmp_path:
     con.commit()
     con.close()
     body = copy.read_bytes()
-    rewrite(export, forged, db_bytes=body,
-            manifest=dict(manifest, sha256=hashlib.sha256(body).hexdigest(), size=len(body)))
+    rewrite(
+        export, forged, db_bytes=body, manifest=dict(manifest, sha256=hashlib.sha256(body).hexdigest(), size=len(body))
+    )
     with pytest.raises(MoatError, match="does not match its manifest"):
         import_db(forged, tmp_path / "x" / "vuln.db")
 

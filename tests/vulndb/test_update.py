@@ -36,9 +36,10 @@ ALPINE = DATA / "raw" / "alpine-secdb-v3.3-v3.11-legacy.tar.zst"
 
 def tar_members(path: Path) -> dict[str, bytes]:
     out = {}
-    with open(path, "rb") as handle, tarfile.open(
-        fileobj=zstandard.ZstdDecompressor().stream_reader(handle), mode="r|"
-    ) as tar:
+    with (
+        open(path, "rb") as handle,
+        tarfile.open(fileobj=zstandard.ZstdDecompressor().stream_reader(handle), mode="r|") as tar,
+    ):
         for member in tar:
             data = tar.extractfile(member) if member.isreg() else None
             if data is not None:
@@ -71,8 +72,11 @@ def sha(path: Path) -> str:
 
 def counts(db: Path) -> dict[str, Any]:
     with Store(db) as store:
-        return {"sources": [(s.name, s.records, s.skipped) for s in store.sources()],
-                "ecosystems": store.counts_by_ecosystem(), "built_at": store.meta()["built_at"]}
+        return {
+            "sources": [(s.name, s.records, s.skipped) for s in store.sources()],
+            "ecosystems": store.counts_by_ecosystem(),
+            "built_at": store.meta()["built_at"],
+        }
 
 
 @pytest.fixture(scope="module")
@@ -136,9 +140,15 @@ def test_kev_and_epss_counts(full_db: Path) -> None:
 
 def test_debian_lists_and_alpine_secdb(full_db: Path) -> None:
     members = tar_members(DEBIAN)
-    headers = {kind: len(re.findall(rb"(?m)^\[\d{1,2} \w{3} \d{4}\] " + kind.encode() + rb"-",
-                                    members[f"debian-security-tracker/data/{kind}/list"]))
-               for kind in ("DSA", "DLA")}
+    headers = {
+        kind: len(
+            re.findall(
+                rb"(?m)^\[\d{1,2} \w{3} \d{4}\] " + kind.encode() + rb"-",
+                members[f"debian-security-tracker/data/{kind}/list"],
+            )
+        )
+        for kind in ("DSA", "DLA")
+    }
     with Store(full_db) as store:
         sources = {s.name: s for s in store.sources()}
         assert sources["debian-dsa"].records == headers["DSA"]
@@ -342,8 +352,14 @@ def test_hostile_zip(tmp_path: Path) -> None:
     result = update_db(db, [str(hostile)], cache_dir=tmp_path)
     [feed] = result.feeds
     assert (feed.records, feed.skipped) == (1, 5)
-    assert feed.reasons == Counter({"invalid JSON": 2, "oversized members": 1, "members that are not .json": 1,
-                                    "'aliases' is not a list of strings": 1})
+    assert feed.reasons == Counter(
+        {
+            "invalid JSON": 2,
+            "oversized members": 1,
+            "members that are not .json": 1,
+            "'aliases' is not a list of strings": 1,
+        }
+    )
     assert feed.warning() is not None and "skipped 5 records" in feed.warning()  # type: ignore[operator]
     assert Store(db).counts_by_ecosystem() == {"npm": 1}
 

@@ -122,8 +122,9 @@ def register(app: typer.Typer) -> None:
                 if warning:
                     stderr.print(f"moat: warning: {warning}", markup=False, soft_wrap=True)
 
-            result = update_db(db_path, sources or default_locations(), cache_dir=cache, offline=offline,
-                               on_feed=on_feed)
+            result = update_db(
+                db_path, sources or default_locations(), cache_dir=cache, offline=offline, on_feed=on_feed
+            )
             for message in result.ignored:
                 stderr.print(f"moat: warning: ignored {message}", markup=False, soft_wrap=True)
             if not quiet:

@@ -394,9 +394,7 @@ def update_db(
 def _carry(before: list[SourceRecord], already: list[FeedResult]) -> list[FeedResult]:
     taken = {f.name for f in already}
     return [
-        FeedResult(
-            s.name, _kind(s.name), s.location, s.etag, s.last_modified, s.records, s.skipped, carried=True
-        )
+        FeedResult(s.name, _kind(s.name), s.location, s.etag, s.last_modified, s.records, s.skipped, carried=True)
         for s in before
         if s.name not in taken
     ]
