@@ -445,3 +445,46 @@ def test_findings_sort_by_severity_then_id(tmp_path: Path) -> None:
         ("CVE-2099-0001", "LOW", "ghsa"),
         ("CVE-2099-0002", "UNKNOWN", ""),
     ]
+
+
+# -- Go standard library -----------------------------------------------------------------------------
+
+
+def _semver_key(text: str) -> tuple[tuple[int, ...], int, tuple[tuple[int, int | str], ...]]:
+    """SemVer 2.0 precedence (section 11): release numbers, then any pre-release sorts first."""
+    core, _, pre = text.partition("-")
+    numbers = tuple(int(x) for x in core.split("."))
+    if not pre:
+        return numbers, 1, ()
+    parts = tuple((0, int(p)) if p.isdigit() else (1, p) for p in pre.split("."))
+    return numbers, 0, parts
+
+
+def test_go_stdlib_of_an_old_toolchain(tmp_path: Path) -> None:
+    """A binary built with go1.20.1: stdlib advisories from Go.zip, expectations by plain SemVer order."""
+    records = [r for r in _about("Go.zip", {"stdlib"}) if not r.get("withdrawn")]
+    installed = _semver_key("1.20.1")
+    expected: set[str] = set()
+    for record in records:
+        for entry in record["affected"]:
+            if entry["package"]["name"] != "stdlib":
+                continue
+            for rng in entry["ranges"]:
+                low = None
+                for event in rng["events"]:
+                    kind, value = next(iter(event.items()))
+                    if kind == "introduced":
+                        low = (0,) if value == "0" else _semver_key(value)
+                    elif kind == "fixed" and low is not None:
+                        if (low == (0,) or low <= installed) and installed < _semver_key(value):
+                            expected.add(record["id"])
+                        low = None
+                if low is not None and (low == (0,) or low <= installed):
+                    expected.add(record["id"])
+    package = Package("stdlib", "v1.20.1", "golang", purl="pkg:golang/stdlib@v1.20.1", found_in="usr/bin/app")
+    with _store(tmp_path, records, "osv:Go") as store:
+        found = match_inventory(_inventory([package], OSInfo("debian", "12")), store)
+    assert len(expected) > 50
+    assert {f.advisory_id for f in found} | {a for f in found for a in f.aliases if a.startswith("GO-")} == expected
+    http2 = next(f for f in found if f.advisory_id == "GO-2024-2687")
+    assert http2.id == "CVE-2023-45288" and http2.fixed_versions[0] == "1.21.9"
