@@ -34,7 +34,6 @@ if TYPE_CHECKING:
 
 SCANNERS = ("vuln",)
 """Scanners this version runs; config and secret scanners are later additions to the same option."""
-DB_MAX_AGE_DAYS = 7
 """Older than this, the scan warns: new advisories appear daily, and a gate on old data passes too much."""
 
 
@@ -185,12 +184,10 @@ def _ignorefile(path: str | None) -> Path | None:
 
 
 def _db_warnings(store: Store) -> list[str]:
-    """The staleness warning from the db helper (``moat.vulndb.age``), when that module is present."""
-    try:
-        from moat.vulndb.age import check_age  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        return []
-    warning = check_age(store, DB_MAX_AGE_DAYS)
+    """The staleness warning (MOAT_DB_MAX_AGE days, default 7): the scan still runs on an old db."""
+    from moat.vulndb.age import check_age
+
+    warning = check_age(store)
     return [warning] if warning else []
 
 

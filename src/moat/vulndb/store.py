@@ -173,9 +173,22 @@ class StoreWriter:
             self.discard()
 
     def add_advisory(self, advisory: AdvisoryRecord, affected: Iterable[AffectedRecord]) -> None:
-        """Insert or replace one advisory with all of its affected rows."""
-        self._db.execute("DELETE FROM affected WHERE advisory_id = ?", (advisory.id,))
+        """Insert or replace one advisory and its affected rows.
+
+        The same id can arrive from two exports (AlmaLinux publishes some ALSA records in both its 8
+        and 9 zips, each listing its own release): the rows of the ecosystems this record covers are
+        replaced, rows of other ecosystems are kept, and the aliases are merged.
+        """
+        rows = list(affected)
+        ecosystems = sorted({row.ecosystem for row in rows})
+        if ecosystems:
+            marks = ",".join("?" * len(ecosystems))
+            self._db.execute(
+                f"DELETE FROM affected WHERE advisory_id = ? AND ecosystem IN ({marks})", (advisory.id, *ecosystems)
+            )
+        known = [r[0] for r in self._db.execute("SELECT alias FROM aliases WHERE advisory_id = ?", (advisory.id,))]
         self._db.execute("DELETE FROM aliases WHERE advisory_id = ?", (advisory.id,))
+        advisory.aliases = list(dict.fromkeys([*advisory.aliases, *known]))
         self._db.execute(
             "INSERT OR REPLACE INTO advisories VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
@@ -209,7 +222,7 @@ class StoreWriter:
                     row.status,
                     row.severity,
                 )
-                for row in affected
+                for row in rows
             ],
         )
 
