@@ -34,7 +34,6 @@ if TYPE_CHECKING:
 
 SCANNERS = ("vuln",)
 """Scanners this version runs; config and secret scanners are later additions to the same option."""
-"""Older than this, the scan warns: new advisories appear daily, and a gate on old data passes too much."""
 
 
 class ScanFormat(StrEnum):
