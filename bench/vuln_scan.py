@@ -156,6 +156,12 @@ def _package(ecosystem: str, name: str, version: str) -> Package:
     return Package(name=name, version=version, type=kind, purl=_purl(kind, name, version))
 
 
+def _triple(package: Package) -> tuple[str, str, str]:
+    ecosystem = next(e for e, kind in OSV_TYPES.items() if kind == package.type)
+    version = package.version.removeprefix("v") if package.type == "golang" else package.version
+    return ecosystem, package.name, version
+
+
 def _newest(ecosystem: str, versions: list[str]) -> str:
     """The highest version the data names for a package (Moat's comparator; unparseable ones skipped)."""
     best = versions[0]
@@ -174,7 +180,8 @@ def synthetic_inventory(count: int, load: str) -> Inventory:
     ``load="worst"``: versions as the records name them (introduced, fixed, listed), further versions
     of the same names once every name is used; most packages are affected by many advisories.
     ``load="typical"``: each name at the highest version the data names (at or past its last fix), so
-    every lookup hits real rows but few packages are affected, as in a maintained image.
+    every lookup hits real rows but few packages are affected, as in a maintained image. There are
+    fewer distinct names than 10,000, so the typical load repeats packages at other paths to fill up.
     """
     by_name: dict[tuple[str, str], list[str]] = {}
     for ecosystem, name, version in _osv_triples():
@@ -192,6 +199,10 @@ def synthetic_inventory(count: int, load: str) -> Inventory:
                 if len(chosen) == count:
                     break
         depth += 1
+    distinct = len(chosen)
+    while chosen and len(chosen) < count:  # the same package again elsewhere (another venv, another jar)
+        original = chosen[len(chosen) % distinct]
+        chosen.append(_package(*_triple(original)))
     for index, package in enumerate(chosen):
         package.found_in = f"synthetic/{index}"
     artifact = Artifact(name=f"synthetic-{count}-{load}", type="sbom")
@@ -227,13 +238,13 @@ def match_rows(db: Path, work: Path, count: int, runs: int) -> list[list[str]]:
         samples = [measure(command) for _ in range(runs)]
         reported = len(json.loads(out.read_text())["vulnerabilities"])
         process = [s[0] for s in samples]
+        mix_text = " ".join(f"{k}:{v}" for k, v in sorted(mix.items()))
+        print(f"\n{load} SBOM: {mix_text}; {len({(p.type, p.name, p.version) for p in inventory.packages})} distinct")
         rows.append([load, "matcher in process", str(len(inventory.packages)), f"{statistics.median(walls):.3f}",
                      f"{min(walls):.3f}-{max(walls):.3f}", "-", str(found)])
         rows.append([load, "moat sbom-scan (whole process)", str(len(inventory.packages)),
                      f"{statistics.median(process):.3f}", f"{min(process):.3f}-{max(process):.3f}",
                      f"{max(s[1] for s in samples):.0f}", str(reported)])
-    mix_text = " ".join(f"{k}:{v}" for k, v in sorted(mix.items()))
-    print(f"\nsynthetic SBOM mix: {mix_text}")
     return rows
 
 
