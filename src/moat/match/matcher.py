@@ -95,7 +95,7 @@ class Matcher:
         self.store = store
         self._rows: dict[tuple[str, str], list[tuple[AffectedRecord, frozenset[str]]]] = {}
         self._advisories: dict[str, AdvisoryRecord | None] = {}
-        self._kev: dict[str, bool] = {}
+        self._kev_set: frozenset[str] | None = None
         self._epss: dict[str, tuple[float, float] | None] = {}
         self._ecosystems: set[str] | None = None
         self._facts_cache: dict[tuple[str, bool], _Facts] = {}
@@ -111,18 +111,52 @@ class Matcher:
                 groups[lookup].append(package)
             elif package.type in OS_TYPES and package.version:
                 self._count_no_feed(inventory, 1)
-        findings: dict[tuple[str, tuple[str, str, str, str, str, str | None]], Vulnerability] = {}
+        # Phase 1: every row of every package name in a few queries, then the range evaluation.
+        self._prefetch_rows(groups)
+        hits: list[tuple[Lookup, list[Package], AffectedRecord, Verdict]] = []
         for lookup, packages in groups.items():
             if lookup.os_package and not self._expand(lookup):
                 self._count_no_feed(inventory, len(packages))
                 continue
-            for candidate in self._candidates(lookup):
-                for package in packages:
-                    for vuln in self._findings(candidate, package, lookup):
-                        key = (vuln.id, _instance_key(package))
-                        previous = findings.get(key)
-                        findings[key] = vuln if previous is None else _merge(previous, vuln)
+            for row, verdict in self._candidates(lookup):
+                hits.append((lookup, packages, row, verdict))
+        # Phase 2: only the advisories that matched, and their enrichment, in a few queries.
+        self._prefetch_advisories({row.advisory_id for _, _, row, _ in hits})
+        findings: dict[tuple[str, tuple[str, str, str, str, str, str | None]], Vulnerability] = {}
+        for lookup, packages, row, verdict in hits:
+            advisory = self._advisories.get(row.advisory_id)
+            if advisory is None or advisory.withdrawn:
+                continue
+            candidate = _Candidate(advisory, row, verdict)
+            for package in packages:
+                for vuln in self._findings(candidate, package, lookup):
+                    key = (vuln.id, _instance_key(package))
+                    previous = findings.get(key)
+                    findings[key] = vuln if previous is None else _merge(previous, vuln)
         return sorted(findings.values(), key=_sort_key)
+
+    def _prefetch_rows(self, groups: dict[Lookup, list[Package]]) -> None:
+        pairs = {(ecosystem, lookup.name) for lookup in groups for ecosystem in self._expand(lookup)}
+        pairs -= set(self._rows)
+        for key, rows in self.store.affected_many(pairs).items():
+            self._rows[key] = [(row, frozenset(row.versions)) for row in rows]
+
+    def _prefetch_advisories(self, ids: set[str]) -> None:
+        missing = ids - set(self._advisories)
+        fetched = self.store.advisories(missing)
+        for advisory_id in missing:
+            self._advisories[advisory_id] = fetched.get(advisory_id)
+        if self._kev_set is None:
+            self._kev_set = self.store.kev_all()
+        cves = {
+            alias
+            for advisory in fetched.values()
+            for alias in (advisory.id, *advisory.aliases, *advisory.related)
+            if alias.startswith("CVE-") and alias not in self._epss
+        }
+        known = self.store.epss_many(cves)
+        for cve in cves:
+            self._epss[cve] = known.get(cve)
 
     def warnings(self) -> list[str]:
         skips = self._skips
@@ -148,8 +182,8 @@ class Matcher:
 
     # -- evaluation ------------------------------------------------------------------------------
 
-    def _candidates(self, lookup: Lookup) -> Iterable[_Candidate]:
-        """The advisories whose rows say ``lookup.version`` is affected (withdrawn ones never do)."""
+    def _candidates(self, lookup: Lookup) -> Iterable[tuple[AffectedRecord, Verdict]]:
+        """The rows that say ``lookup.version`` is affected (withdrawn advisories are dropped later)."""
         ecosystems = self._expand(lookup)
         if not ecosystems:
             return
@@ -164,12 +198,8 @@ class Matcher:
                 if row.status == "not_affected":
                     continue
                 verdict = self._evaluate(row, listed, lookup.version)
-                if verdict is None:
-                    continue
-                advisory = self._advisory(row.advisory_id)
-                if advisory is None or advisory.withdrawn:
-                    continue
-                yield _Candidate(advisory, row, verdict)
+                if verdict is not None:
+                    yield row, verdict
 
     def _evaluate(self, row: AffectedRecord, listed: frozenset[str], version: str) -> Verdict | None:
         if not row.ranges and not row.versions:
@@ -272,17 +302,10 @@ class Matcher:
             rows = self._rows[key] = [(row, frozenset(row.versions)) for row in self.store.affected(ecosystem, name)]
         return rows
 
-    def _advisory(self, advisory_id: str) -> AdvisoryRecord | None:
-        if advisory_id not in self._advisories:
-            self._advisories[advisory_id] = self.store.advisory(advisory_id)
-        return self._advisories[advisory_id]
-
     def _kev_of(self, vuln_id: str) -> bool:
-        if not vuln_id.startswith("CVE-"):
-            return False
-        if vuln_id not in self._kev:
-            self._kev[vuln_id] = self.store.kev(vuln_id)
-        return self._kev[vuln_id]
+        if self._kev_set is None:
+            self._kev_set = self.store.kev_all()
+        return vuln_id in self._kev_set
 
     def _epss_of(self, vuln_id: str) -> tuple[float, float] | None:
         if not vuln_id.startswith("CVE-"):

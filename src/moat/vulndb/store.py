@@ -334,25 +334,67 @@ class Store:
             AffectedRecord(r[0], r[1], r[2], json.loads(r[3]), json.loads(r[4]), r[5], r[6]) for r in rows
         ]
 
+    def affected_many(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], list[AffectedRecord]]:
+        """The affected rows of many (ecosystem, package) pairs in a few queries (the matcher's hot path).
+
+        Keys are returned as given (not normalised), each with its rows, empty when there are none.
+        """
+        wanted: dict[str, dict[str, list[tuple[str, str]]]] = {}
+        for ecosystem, package in keys:
+            wanted.setdefault(ecosystem, {}).setdefault(normalize_package(ecosystem, package), []).append(
+                (ecosystem, package)
+            )
+        found: dict[tuple[str, str], list[AffectedRecord]] = {
+            key: [] for names in wanted.values() for keys_ in names.values() for key in keys_
+        }
+        for ecosystem, names in wanted.items():
+            listed = list(names)
+            for start in range(0, len(listed), _BATCH):
+                chunk = listed[start : start + _BATCH]
+                marks = ",".join("?" * len(chunk))
+                rows = self._db.execute(
+                    "SELECT advisory_id, ecosystem, package, ranges, versions, status, severity FROM affected "
+                    f"WHERE ecosystem = ? AND package IN ({marks})",
+                    (ecosystem, *chunk),
+                )
+                for r in rows:
+                    record = AffectedRecord(r[0], r[1], r[2], json.loads(r[3]), json.loads(r[4]), r[5], r[6])
+                    for key in names[r[2]]:
+                        found[key].append(record)
+        return found
+
+    def advisories(self, ids: Iterable[str]) -> dict[str, AdvisoryRecord]:
+        """Many advisories by id in a few queries; missing ids are absent from the result."""
+        listed = list(dict.fromkeys(ids))
+        found: dict[str, AdvisoryRecord] = {}
+        for start in range(0, len(listed), _BATCH):
+            chunk = listed[start : start + _BATCH]
+            marks = ",".join("?" * len(chunk))
+            for row in self._db.execute(f"SELECT * FROM advisories WHERE id IN ({marks})", chunk):
+                found[row[0]] = _advisory_from_row(row)
+        return found
+
+    def kev_all(self) -> frozenset[str]:
+        """Every CVE in the KEV catalog (about 1,500: cheaper to hold than to query one by one)."""
+        return frozenset(r[0] for r in self._db.execute("SELECT cve FROM kev"))
+
+    def epss_many(self, cves: Iterable[str]) -> dict[str, tuple[float, float]]:
+        listed = list(dict.fromkeys(cves))
+        found: dict[str, tuple[float, float]] = {}
+        for start in range(0, len(listed), _BATCH):
+            chunk = listed[start : start + _BATCH]
+            marks = ",".join("?" * len(chunk))
+            for cve, score, percentile in self._db.execute(
+                f"SELECT cve, score, percentile FROM epss WHERE cve IN ({marks})", chunk
+            ):
+                found[cve] = (float(score), float(percentile))
+        return found
+
     def advisory(self, advisory_id: str) -> AdvisoryRecord | None:
         row = self._db.execute("SELECT * FROM advisories WHERE id = ?", (advisory_id,)).fetchone()
         if row is None:
             return None
-        return AdvisoryRecord(
-            id=row[0],
-            source=row[1],
-            aliases=json.loads(row[2]),
-            related=json.loads(row[3]),
-            summary=row[4],
-            details=row[5],
-            severity=row[6],
-            severity_source=row[7],
-            cvss=[CVSS.from_dict(c) for c in json.loads(row[8])],
-            references=json.loads(row[9]),
-            published=row[10],
-            modified=row[11],
-            withdrawn=row[12],
-        )
+        return _advisory_from_row(row)
 
     def advisories_aliasing(self, alias: str) -> list[str]:
         return [r[0] for r in self._db.execute("SELECT advisory_id FROM aliases WHERE alias = ?", (alias,))]
@@ -380,3 +422,25 @@ class Store:
     def iter_ecosystems(self) -> Iterator[str]:
         for row in self._db.execute("SELECT DISTINCT ecosystem FROM affected"):
             yield row[0]
+
+
+_BATCH = 500
+"""Parameters per IN (...) query: well under SQLite's limit, large enough to keep round trips few."""
+
+
+def _advisory_from_row(row: tuple[Any, ...]) -> AdvisoryRecord:
+    return AdvisoryRecord(
+        id=row[0],
+        source=row[1],
+        aliases=json.loads(row[2]),
+        related=json.loads(row[3]),
+        summary=row[4],
+        details=row[5],
+        severity=row[6],
+        severity_source=row[7],
+        cvss=[CVSS.from_dict(c) for c in json.loads(row[8])],
+        references=json.loads(row[9]),
+        published=row[10],
+        modified=row[11],
+        withdrawn=row[12],
+    )
