@@ -26,6 +26,10 @@ test: system-deps $(STAMP)
 
 bench: system-deps $(STAMP)
 	$(BIN)/python bench/inventory_speed.py
+	$(BIN)/python bench/db_update.py
+	$(BIN)/python bench/match_speed.py
+	$(BIN)/python bench/vuln_scan.py
+	$(BIN)/python bench/version_compare.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -16,7 +16,7 @@ from moat.errors import MoatError
 
 app = typer.Typer(
     name="moat",
-    help="Moat: container security from image to runtime. Inventory images, emit SBOMs.",
+    help="Moat: container security from image to runtime. Inventory images, emit SBOMs, scan for vulnerabilities.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
