@@ -30,6 +30,7 @@ MAX_DESCRIPTION = 8192
 """Advisory details are CommonMark and some run to pages; reports need the gist, bounded."""
 
 _CVE = re.compile(r"(?:^|-)(CVE-\d{4}-\d{4,})$")
+_CVE_ID = re.compile(r"CVE-\d{4}-\d{4,}")
 """A CVE id, bare or behind a distro prefix (``UBUNTU-CVE-2022-40735``, ``DEBIAN-CVE-…``)."""
 
 _VENDOR_WORDS = {
@@ -324,7 +325,13 @@ def _cves(advisory: AdvisoryRecord, include_related: bool) -> list[str]:
     names = [advisory.id, *advisory.aliases]
     if include_related:
         names += advisory.related
-    return _unique(m.group(1) for name in names if (m := _CVE.search(name)))
+    found: dict[str, None] = {}
+    for name in names:
+        if name.startswith("CVE-") and _CVE_ID.fullmatch(name):
+            found[name] = None  # the common case, without a search
+        elif m := _CVE.search(name):
+            found[m.group(1)] = None
+    return list(found)
 
 
 def _status(row: AffectedRecord, verdict: Verdict) -> str:

@@ -66,8 +66,16 @@ def evaluate(
     return Verdict(_fixes_above(ecosystem, version, ranges), by_versions_list=by_list)
 
 
+_PARSED = "_moat_events"
+"""Where a range remembers its parsed events: the matcher evaluates each cached row for every
+distinct installed version, and re-reading the events dominated that loop."""
+
+
 def _events(rng: dict[str, Any]) -> list[tuple[str, str]]:
     """(kind, version) pairs of a range; malformed events are dropped."""
+    cached = rng.get(_PARSED)
+    if cached is not None:
+        return cached
     out: list[tuple[str, str]] = []
     for event in rng.get("events") or ():
         if not isinstance(event, dict):
@@ -77,6 +85,7 @@ def _events(rng: dict[str, Any]) -> list[tuple[str, str]]:
             if isinstance(value, str) and value:
                 out.append((kind, value))
                 break
+    rng[_PARSED] = out
     return out
 
 
