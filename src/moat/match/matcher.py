@@ -94,7 +94,7 @@ class Matcher:
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        self._rows: dict[tuple[str, str], list[tuple[AffectedRecord, frozenset[str]]]] = {}
+        self._rows: dict[tuple[str, str], list[tuple[AffectedRecord, list[str]]]] = {}
         self._advisories: dict[str, AdvisoryRecord | None] = {}
         self._kev_set: frozenset[str] | None = None
         self._epss: dict[str, tuple[float, float] | None] = {}
@@ -140,7 +140,9 @@ class Matcher:
         pairs = {(ecosystem, lookup.name) for lookup in groups for ecosystem in self._expand(lookup)}
         pairs -= set(self._rows)
         for key, rows in self.store.affected_many(pairs).items():
-            self._rows[key] = [(row, frozenset(row.versions)) for row in rows]
+            # The versions list stays a list: each row is evaluated for one or two installed
+            # versions, so building a set of hundreds of versions per row cost more than it saved.
+            self._rows[key] = [(row, row.versions) for row in rows]
 
     def _prefetch_advisories(self, ids: set[str]) -> None:
         missing = ids - set(self._advisories)
@@ -202,7 +204,7 @@ class Matcher:
                 if verdict is not None:
                     yield row, verdict
 
-    def _evaluate(self, row: AffectedRecord, listed: frozenset[str], version: str) -> Verdict | None:
+    def _evaluate(self, row: AffectedRecord, listed: list[str], version: str) -> Verdict | None:
         if not row.ranges and not row.versions:
             # A vendor status with no ranges at all (a tracker's "<unfixed>" or "<end-of-life>"
             # without a fix) says every version in this release is affected.
@@ -234,13 +236,13 @@ class Matcher:
                 fixed_versions=list(verdict.fixed_versions),
                 severity=severity,
                 severity_source=severity_source,
-                cvss=list(advisory.cvss),
+                cvss=advisory.cvss,  # shared, never mutated: _merge builds new lists
                 kev=kev,
                 epss=epss[0] if epss else None,
                 epss_percentile=epss[1] if epss else None,
                 title=advisory.summary,
                 description=facts.description,
-                references=list(advisory.references),
+                references=advisory.references,
                 data_source=advisory.source,
                 published=advisory.published,
                 modified=advisory.modified,
@@ -295,12 +297,12 @@ class Matcher:
         distro = f"{inventory.os.family} {inventory.os.name}".strip() if inventory.os else "an unknown OS"
         self._skips.no_feed[distro] = self._skips.no_feed.get(distro, 0) + count
 
-    def _affected(self, ecosystem: str, name: str) -> list[tuple[AffectedRecord, frozenset[str]]]:
-        """The rows for one package name, each with its versions list as a set (looked up per version)."""
+    def _affected(self, ecosystem: str, name: str) -> list[tuple[AffectedRecord, list[str]]]:
+        """The rows for one package name, each with its explicit versions list."""
         key = (ecosystem, name)
         rows = self._rows.get(key)
         if rows is None:
-            rows = self._rows[key] = [(row, frozenset(row.versions)) for row in self.store.affected(ecosystem, name)]
+            rows = self._rows[key] = [(row, row.versions) for row in self.store.affected(ecosystem, name)]
         return rows
 
     def _kev_of(self, vuln_id: str) -> bool:
