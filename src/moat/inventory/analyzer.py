@@ -57,6 +57,10 @@ class AnalysisResult:
     package_licenses: dict[str, list[str]] = field(default_factory=dict)
     """Licenses that this file declares for packages recorded elsewhere, keyed ``type:name``
     (Debian keeps them in usr/share/doc/<pkg>/copyright, not in the status database)."""
+    owned_paths: list[str] = field(default_factory=list)
+    """Paths, relative to the root, that an OS package database says it installed; only those a
+    language analyzer could read (see :mod:`moat.inventory.ownership`). The packages found in them
+    are already reported as OS packages, so the merged scan drops their language duplicates."""
 
 
 class Analyzer(ABC):

@@ -16,7 +16,8 @@ from pathlib import Path
 
 from moat.inventory.layer_analysis import LayerResult
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
+"""2: file findings carry owned_paths."""
 
 
 class LayerCache:

@@ -32,6 +32,7 @@ class FileFinding:
     packages: list[Package] = field(default_factory=list)
     os: OSInfo | None = None
     package_licenses: dict[str, list[str]] = field(default_factory=dict)
+    owned_paths: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -41,6 +42,8 @@ class FileFinding:
         }
         if self.package_licenses:
             data["package_licenses"] = self.package_licenses
+        if self.owned_paths:
+            data["owned_paths"] = self.owned_paths
         return data
 
     @classmethod
@@ -52,6 +55,7 @@ class FileFinding:
             package_licenses={
                 str(k): [str(x) for x in v] for k, v in (data.get("package_licenses") or {}).items()
             },
+            owned_paths=[str(x) for x in data.get("owned_paths") or []],
         )
 
 
@@ -253,13 +257,14 @@ def _run(
             result.warnings.append(f"{path}: {analyzer.name} failed: {type(exc).__name__}: {exc}")
             continue
         result.warnings.extend(outcome.warnings)
-        if outcome.packages or outcome.os or outcome.package_licenses:
+        if outcome.packages or outcome.os or outcome.package_licenses or outcome.owned_paths:
             findings.append(
                 FileFinding(
                     analyzer=analyzer.name,
                     packages=outcome.packages,
                     os=outcome.os,
                     package_licenses=outcome.package_licenses,
+                    owned_paths=outcome.owned_paths,
                 )
             )
 

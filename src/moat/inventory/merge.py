@@ -46,6 +46,18 @@ class MergedTree:
                     found.setdefault(key, licenses)
         return found
 
+    def owned_paths(self) -> set[str]:
+        """Paths that a visible OS package database (dpkg .list, apk, rpm) says it installed.
+
+        Whiteouts and replaced databases apply here as to packages: once a layer deletes a
+        package's .list, its files stop counting as owned.
+        """
+        found: set[str] = set()
+        for findings in self.files.values():
+            for finding in findings:
+                found.update(finding.owned_paths)
+        return found
+
     def os_findings(self) -> dict[str, OSInfo]:
         """What each OS-describing file says, with symlinked names (etc/os-release → usr/lib/…)
         answered by the file they resolve to inside the root."""

@@ -14,13 +14,11 @@ from moat.inventory.layer_analysis import AnalyzerIndex, LayerResult, analyze_la
 from moat.inventory.merge import merge_layers
 from moat.inventory.osdetect import detect_os
 from moat.inventory.purl import distro_qualifier, make_purl
-from moat.inventory.reconcile import reconcile
+from moat.inventory.reconcile import OS_PACKAGE_TYPES, reconcile
 from moat.model import Inventory, OSInfo, Package
 
 LayerCallback = Callable[[int, int, str, bool], None]
 """Called as (index, total, layer name, cached) when a layer starts; drives the progress display."""
-
-OS_PACKAGE_TYPES = {"deb", "apk", "rpm", "opkg"}
 
 PURL_NAMESPACE = {
     "redhat": "redhat",
@@ -75,7 +73,7 @@ def scan_image(
         shutil.rmtree(tmp_dir, ignore_errors=True)
     tree = merge_layers(results)
     os_info = detect_os(tree.os_findings())
-    packages = reconcile(tree.packages())
+    packages = reconcile(tree.packages(), tree.owned_paths())
     declared = tree.package_licenses()
     for package in packages:
         if not package.licenses:

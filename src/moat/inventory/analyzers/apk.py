@@ -2,8 +2,11 @@
 
 The database is a sequence of records separated by blank lines, each line ``X:value`` with a
 one-letter key (P name, V version, A arch, L license, o origin, m maintainer, c commit, C checksum,
-D depends, p provides, then the file list F/R/Z/a/M which is skipped). The file is read as bounded
-lines, so a hostile database costs bounded memory and becomes warnings or a ParseError.
+D depends, p provides, then the file list: ``F:`` a directory, each ``R:`` a file in it; Z/a/M are
+skipped). Of the file list only the paths a language analyzer could read are kept, as owned paths,
+so the merged scan can drop the language packages apk installed (see :mod:`moat.inventory.ownership`).
+The file is read as bounded lines, so a hostile database costs bounded memory and becomes warnings
+or a ParseError.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from typing import IO
 
 from moat.errors import ParseError
 from moat.inventory.analyzer import AnalysisResult, Analyzer, FileInput, register
+from moat.inventory.ownership import language_readable
 from moat.model import Package
 
 DB_PATH = "lib/apk/db/installed"
@@ -28,7 +32,7 @@ a hostile database from making every package depend on every other."""
 MAX_FILE_SIZE = 64 * 1024 * 1024
 """A database of a thousand packages with their file lists is a few MB."""
 KEPT_KEYS = frozenset("PVALomcCDp")
-"""Keys stored; the per-file lines (F, R, Z, a, M, …) are by far the bulk and are skipped."""
+"""Keys stored; of the per-file lines (F, R, Z, a, M, …), by far the bulk, only F and R are read."""
 
 _NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_+.-]*")
 _VERSION_RE = re.compile(r"[0-9][A-Za-z0-9._+~-]*")
@@ -43,6 +47,9 @@ class Record:
     line: int
     fields: dict[str, str] = field(default_factory=dict)
     error: str | None = None
+    owned: list[str] = field(default_factory=list)
+    """Installed files a language analyzer could read (relative paths)."""
+    directory: str = ""
 
 
 def iter_records(stream: IO[bytes]) -> Iterator[Record]:
@@ -78,6 +85,13 @@ def iter_records(stream: IO[bytes]) -> Iterator[Record]:
         key = text[0]
         if key in KEPT_KEYS and key not in current.fields:
             current.fields[key] = text[2:].strip()
+        elif key == "F":
+            current.directory = text[2:].strip().strip("/")
+        elif key == "R":
+            name = text[2:].strip()
+            path = f"{current.directory}/{name}" if current.directory else name
+            if name and language_readable(path):
+                current.owned.append(path)
     if current is not None:
         yield current
 
@@ -181,6 +195,7 @@ def resolve_dependencies(entries: list[_Entry]) -> None:
 def parse_installed(file: FileInput) -> AnalysisResult:
     """Every package of an apk database, in file order (the order apk installed them)."""
     entries: list[_Entry] = []
+    owned: set[str] = set()
     problems: list[str] = []
     records = recognised = 0
     for record in iter_records(file.open()):
@@ -196,13 +211,16 @@ def parse_installed(file: FileInput) -> AnalysisResult:
         entry, reason = _entry(record, file.path)
         if entry is not None:
             entries.append(entry)
+            # only a reported package's files count as owned: its language duplicates are dropped
+            # because the apk package stands in for them
+            owned.update(record.owned)
         elif reason:
             problems.append(f"record at line {record.line} skipped: {reason}")
     if records and not recognised:
         reason = problems[0].split(": ", 1)[-1] if problems else "no P: line in any record"
         raise ParseError(f"not an apk database: {reason}")
     resolve_dependencies(entries)
-    result = AnalysisResult(packages=[entry.package for entry in entries])
+    result = AnalysisResult(packages=[entry.package for entry in entries], owned_paths=sorted(owned))
     result.warnings = [f"{file.path}: {problem}" for problem in problems[:MAX_WARNINGS]]
     if len(problems) > MAX_WARNINGS:
         result.warnings.append(f"{file.path}: {len(problems) - MAX_WARNINGS} more records skipped")
@@ -214,7 +232,7 @@ class ApkInstalledAnalyzer(Analyzer):
     """lib/apk/db/installed."""
 
     name = "apk"
-    version = 1
+    version = 2
     max_file_size = MAX_FILE_SIZE
     basenames = frozenset({"installed"})
 

@@ -1,8 +1,14 @@
-"""Installed rpm packages, from the rpm database in any of its three formats (see moat.inventory.rpmdb)."""
+"""Installed rpm packages, from the rpm database in any of its three formats (see moat.inventory.rpmdb).
+
+Every header lists the files its package installed; the ones a language analyzer could read are
+returned as owned paths, so the merged scan drops the language packages rpm installed (a
+``python3-requests`` rpm's ``requests-*.dist-info``) instead of reporting them twice.
+"""
 
 from __future__ import annotations
 
 from moat.inventory.analyzer import AnalysisResult, Analyzer, FileInput, register
+from moat.inventory.ownership import owned_paths
 from moat.inventory.rpmdb import RpmHeaderInfo, read_rpmdb
 from moat.inventory.rpmdb.deps import resolve_requires
 from moat.model import Package
@@ -74,7 +80,7 @@ class RpmDatabaseAnalyzer(Analyzer):
     """
 
     name = "rpm"
-    version = 1
+    version = 2
     max_file_size = 1024 * 1024 * 1024
     basenames = frozenset(_DB_FILES)
 
@@ -91,4 +97,5 @@ class RpmDatabaseAnalyzer(Analyzer):
             ids = {packages[i].id for i in provider_indexes} - {package.id}
             package.depends_on = sorted(ids)
         warnings = [f"{file.path}: {warning}" for warning in database.warnings]
-        return AnalysisResult(packages=packages, warnings=warnings)
+        owned = owned_paths(path for header in headers for path in header.files)
+        return AnalysisResult(packages=packages, warnings=warnings, owned_paths=owned)
