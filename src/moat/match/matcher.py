@@ -19,6 +19,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from moat.gcpause import collector_paused
 from moat.match.ecosystems import OS_TYPES, Lookup, lookup_for
 from moat.match.ranges import Verdict, evaluate
 from moat.model import CVSS, SEVERITIES, Inventory, Package, Vulnerability
@@ -56,7 +57,8 @@ def match_inventory(inventory: Inventory, store: Store) -> list[Vulnerability]:
     ``inventory.warnings`` as counted one-line messages; nothing here raises on bad package data.
     """
     matcher = Matcher(store)
-    found = matcher.match(inventory)
+    with collector_paused():
+        found = matcher.match(inventory)
     inventory.warnings.extend(matcher.warnings())
     return found
 
