@@ -14,7 +14,7 @@ import importlib
 import pkgutil
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import IO, ClassVar, TypeVar
+from typing import IO, Any, ClassVar, TypeVar
 
 from moat.model import OSInfo, Package
 
@@ -33,6 +33,9 @@ class FileInput:
         self.size = size
         self.mode = mode
         self._stream = stream
+        self.memo: dict[str, Any] = {}
+        """What one analyzer parsed that another analyzer of the same file can reuse (an executable's
+        headers, read by both the Go and the Rust analyzers)."""
 
     def open(self) -> IO[bytes]:
         """A binary stream positioned at the start of the file."""

@@ -240,6 +240,7 @@ def _run(
     # Record the path even when nothing is found: this version of the file replaces the
     # versions below it, so an emptied package database must hide what lower layers listed.
     findings = result.files.setdefault(path, [])
+    file = FileInput(path, stream, size, mode)  # one per file, so analyzers can share its memo
     for analyzer in analyzers:
         if size > analyzer.max_file_size:
             result.warnings.append(
@@ -247,7 +248,7 @@ def _run(
             )
             continue
         try:
-            outcome: AnalysisResult = analyzer.analyze(FileInput(path, stream, size, mode))
+            outcome: AnalysisResult = analyzer.analyze(file)
         except ParseError as exc:
             result.warnings.append(f"{path}: {analyzer.name}: {exc}")
             continue

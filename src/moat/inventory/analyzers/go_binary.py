@@ -12,7 +12,7 @@ import re
 import shlex
 
 from moat.inventory.analyzer import AnalysisResult, Analyzer, FileInput, register
-from moat.inventory.binfmt.executable import open_executable, sniff
+from moat.inventory.binfmt.executable import executable_of
 from moat.inventory.binfmt.gobuildinfo import BuildInfo, Module, read_build_info
 from moat.inventory.purl import make_purl
 from moat.model import Package
@@ -36,10 +36,7 @@ class GoBinaryAnalyzer(Analyzer):
     executables = True
 
     def analyze(self, file: FileInput) -> AnalysisResult:
-        stream = file.open()
-        if sniff(stream.read(4)) is None:
-            return AnalysisResult()
-        exe = open_executable(stream, file.size)
+        exe = executable_of(file)
         if exe is None:
             return AnalysisResult()
         info = read_build_info(exe)

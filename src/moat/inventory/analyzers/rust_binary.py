@@ -14,7 +14,7 @@ from typing import Any
 
 from moat.errors import ParseError
 from moat.inventory.analyzer import AnalysisResult, Analyzer, FileInput, register
-from moat.inventory.binfmt.executable import open_executable, sniff
+from moat.inventory.binfmt.executable import executable_of
 from moat.inventory.purl import make_purl
 from moat.model import Package
 
@@ -34,10 +34,7 @@ class RustBinaryAnalyzer(Analyzer):
     executables = True
 
     def analyze(self, file: FileInput) -> AnalysisResult:
-        stream = file.open()
-        if sniff(stream.read(4)) is None:
-            return AnalysisResult()
-        exe = open_executable(stream, file.size)
+        exe = executable_of(file)
         if exe is None:
             return AnalysisResult()
         section = exe.section(SECTION)

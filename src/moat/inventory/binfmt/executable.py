@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import IO
 
 from moat.errors import ParseError
+from moat.inventory.analyzer import FileInput
 
 ELF_MAGIC = b"\x7fELF"
 PE_MAGIC = b"MZ"
@@ -123,3 +124,23 @@ def open_executable(stream: IO[bytes], file_size: int) -> Executable | None:
     from moat.inventory.binfmt.macho import open_macho
 
     return open_macho(stream, file_size)
+
+
+_MEMO_KEY = "executable"
+
+
+def executable_of(file: FileInput) -> Executable | None:
+    """The parsed headers of an analyzed file, parsed once however many analyzers ask (the Go and
+    the Rust analyzers both look at every executable); None when it is not an executable.
+
+    A ParseError is remembered too, so each asking analyzer reports it.
+    """
+    if _MEMO_KEY not in file.memo:
+        try:
+            file.memo[_MEMO_KEY] = open_executable(file.open(), file.size)
+        except ParseError as exc:
+            file.memo[_MEMO_KEY] = exc
+    value = file.memo[_MEMO_KEY]
+    if isinstance(value, ParseError):
+        raise value
+    return value
