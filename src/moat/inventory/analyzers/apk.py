@@ -19,6 +19,7 @@ from typing import IO
 from moat.errors import ParseError
 from moat.inventory.analyzer import AnalysisResult, Analyzer, FileInput, register
 from moat.inventory.ownership import language_readable
+from moat.inventory.textdb import bounded_lines, capped_warnings
 from moat.model import Package
 
 DB_PATH = "lib/apk/db/installed"
@@ -54,24 +55,12 @@ class Record:
 
 def iter_records(stream: IO[bytes]) -> Iterator[Record]:
     """Split the database into records; malformed lines mark their record, overlong lines are skipped."""
-    line_no = 0
     current: Record | None = None
-    while True:
-        raw = stream.readline(MAX_LINE + 1)
-        if not raw:
-            break
-        line_no += 1
-        if len(raw) > MAX_LINE and not raw.endswith(b"\n"):
-            while (chunk := stream.readline(MAX_LINE)) and not chunk.endswith(b"\n"):
-                pass
+    for line_no, text, problem in bounded_lines(stream, MAX_LINE):
+        if text is None:
             current = current or Record(line_no)
-            current.error = current.error or f"line {line_no} is longer than {MAX_LINE} bytes"
+            current.error = current.error or problem
             continue
-        if b"\x00" in raw:
-            current = current or Record(line_no)
-            current.error = current.error or f"line {line_no} contains NUL bytes"
-            continue
-        text = raw.decode("utf-8", errors="replace").rstrip("\r\n")
         if not text.strip():
             if current is not None:
                 yield current
@@ -221,9 +210,7 @@ def parse_installed(file: FileInput) -> AnalysisResult:
         raise ParseError(f"not an apk database: {reason}")
     resolve_dependencies(entries)
     result = AnalysisResult(packages=[entry.package for entry in entries], owned_paths=sorted(owned))
-    result.warnings = [f"{file.path}: {problem}" for problem in problems[:MAX_WARNINGS]]
-    if len(problems) > MAX_WARNINGS:
-        result.warnings.append(f"{file.path}: {len(problems) - MAX_WARNINGS} more records skipped")
+    result.warnings = capped_warnings(file.path, problems, "records", MAX_WARNINGS)
     return result
 
 

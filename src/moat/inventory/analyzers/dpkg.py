@@ -18,6 +18,7 @@ from typing import IO
 
 from moat.errors import ParseError
 from moat.inventory.analyzer import AnalysisResult, Analyzer, FileInput, register
+from moat.inventory.textdb import bounded_lines, capped_warnings
 from moat.model import Package
 
 STATUS_FILES = frozenset({"var/lib/dpkg/status", "var/lib/opkg/status", "usr/lib/opkg/status"})
@@ -123,24 +124,13 @@ def iter_stanzas(stream: IO[bytes]) -> Iterator[Stanza]:
     Latin-1 maintainer names). A line with a NUL byte, a line over the limit, or a line that is
     neither a field nor a continuation marks its stanza as malformed.
     """
-    line_no = 0
     current: Stanza | None = None
     last_key: str | None = None
-    while True:
-        raw = stream.readline(MAX_LINE + 1)
-        if not raw:
-            break
-        line_no += 1
-        if len(raw) > MAX_LINE and not raw.endswith(b"\n"):
-            _skip_rest_of_line(stream)
+    for line_no, text, problem in bounded_lines(stream, MAX_LINE):
+        if text is None:
             current = current or Stanza(line_no)
-            current.error = current.error or f"line {line_no} is longer than {MAX_LINE} bytes"
+            current.error = current.error or problem
             continue
-        if b"\x00" in raw:
-            current = current or Stanza(line_no)
-            current.error = current.error or f"line {line_no} contains NUL bytes"
-            continue
-        text = raw.decode("utf-8", errors="replace").rstrip("\r\n")
         if not text.strip():
             if current is not None:
                 yield current
@@ -171,13 +161,6 @@ def iter_stanzas(stream: IO[bytes]) -> Iterator[Stanza]:
             last_key = None
     if current is not None:
         yield current
-
-
-def _skip_rest_of_line(stream: IO[bytes]) -> None:
-    while True:
-        chunk = stream.readline(MAX_LINE)
-        if not chunk or chunk.endswith(b"\n"):
-            return
 
 
 def _append(stanza: Stanza, key: str, text: str, line_no: int) -> None:
@@ -342,9 +325,7 @@ def parse_status(file: FileInput) -> AnalysisResult:
         # opkg has no such order, so its file order is kept.
         packages.sort(key=lambda p: (p.name, p.arch or ""))
     result.packages = packages
-    result.warnings = [f"{file.path}: {problem}" for problem in problems[:MAX_WARNINGS]]
-    if len(problems) > MAX_WARNINGS:
-        result.warnings.append(f"{file.path}: {len(problems) - MAX_WARNINGS} more stanzas skipped")
+    result.warnings = capped_warnings(file.path, problems, "stanzas", MAX_WARNINGS)
     return result
 
 
