@@ -291,3 +291,90 @@ class Inventory:
 
     def sorted_packages(self) -> list[Package]:
         return sorted(self.packages, key=lambda p: (p.type, p.name, p.version, p.found_in))
+
+
+MISCONFIG_STATUSES = ("FAIL", "MANUAL")
+"""A misconfiguration finding either failed an automated check or needs a person to verify it."""
+
+
+@dataclass(slots=True)
+class Misconfiguration:
+    """One rule's finding on one object: what is wrong, where, why it matters, how to fix and verify."""
+
+    rule_id: str
+    title: str
+    severity: str
+    status: str
+    """``FAIL`` or ``MANUAL`` (:data:`MISCONFIG_STATUSES`)."""
+    target_kind: str
+    file: str
+    """The file or target the object came from."""
+    message: str
+    line: int = 0
+    end_line: int = 0
+    object: str = ""
+    """``Deployment/web``, a container name, ``daemon.json`` …"""
+    container: str = ""
+    description: str = ""
+    remediation: str = ""
+    verification: str = ""
+    references: list[str] = field(default_factory=list)
+    controls: list[str] = field(default_factory=list)
+    aliases: list[str] = field(default_factory=list)
+    evidence: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rule_id": self.rule_id,
+            "title": self.title,
+            "severity": self.severity,
+            "status": self.status,
+            "target_kind": self.target_kind,
+            "location": {
+                "file": self.file,
+                "line": self.line,
+                "end_line": self.end_line,
+                "object": self.object,
+                "container": self.container,
+            },
+            "message": self.message,
+            "description": self.description,
+            "remediation": self.remediation,
+            "verification": self.verification,
+            "references": list(self.references),
+            "controls": list(self.controls),
+            "aliases": list(self.aliases),
+            "evidence": self.evidence,
+        }
+
+
+@dataclass(slots=True)
+class SecretFinding:
+    """A credential found in a file, a layer, an environment variable, a manifest or a Dockerfile.
+
+    ``match`` is always redacted: reports must never carry the secret itself.
+    """
+
+    rule_id: str
+    category: str
+    """``AWS``, ``GitHub``, ``PrivateKey``, ``Password`` …"""
+    title: str
+    severity: str
+    file: str
+    line: int
+    match: str
+    """The line with the secret masked (``AKIA************MPLE``)."""
+    layer: str | None = None
+    """Diff id of the layer that holds the file, for image scans."""
+    source: str = "file"
+    """``file``, ``layer``, ``env``, ``manifest``, ``dockerfile``, ``history``, ``label``."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rule_id": self.rule_id,
+            "category": self.category,
+            "title": self.title,
+            "severity": self.severity,
+            "location": {"file": self.file, "line": self.line, "layer": self.layer, "source": self.source},
+            "match": self.match,
+        }
