@@ -16,7 +16,8 @@ from moat.errors import MoatError
 
 app = typer.Typer(
     name="moat",
-    help="Moat: container security from image to runtime. Inventory images, emit SBOMs, scan for vulnerabilities.",
+    help="Moat: container security from image to runtime. Inventory images, emit SBOMs, scan for vulnerabilities, "
+    "check configuration against CIS benchmarks and Pod Security Standards.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -56,10 +57,11 @@ def version() -> None:
 
 
 def _register_commands() -> None:
-    from moat.cli import db, sbom, scan
+    from moat.cli import config, db, sbom, scan
 
     sbom.register(app)
     scan.register(app)
+    config.register(app)
     db.register(app)
 
 

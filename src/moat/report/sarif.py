@@ -77,7 +77,7 @@ def _rule(vuln: Vulnerability, same_id: list[Vulnerability]) -> dict[str, Any]:
     rule: dict[str, Any] = {
         "id": vuln.id,
         "name": "OsPackageVulnerability" if vuln.package_type in ("deb", "rpm", "apk") else "LanguageVulnerability",
-        "shortDescription": {"text": _one_line(title)},
+        "shortDescription": {"text": one_line(title)},
         "fullDescription": {"text": vuln.description or title},
         "defaultConfiguration": {"level": LEVELS.get(worst.severity, "note")},
         "help": {"text": _help_text(vuln, worst.severity), "markdown": _help_markdown(vuln, worst.severity)},
@@ -102,7 +102,10 @@ def _result(vuln: Vulnerability, rule_index: int, inv: Inventory) -> dict[str, A
         "locations": [
             {
                 "physicalLocation": {
-                    "artifactLocation": {"uri": _uri(vuln.found_in or inv.artifact.name), "uriBaseId": URI_BASE_ID},
+                    "artifactLocation": {
+                        "uri": relative_uri(vuln.found_in or inv.artifact.name),
+                        "uriBaseId": URI_BASE_ID,
+                    },
                     "region": {"startLine": 1},
                 },
                 "message": {"text": f"{vuln.package_name}@{vuln.package_version}"},
@@ -113,12 +116,12 @@ def _result(vuln: Vulnerability, rule_index: int, inv: Inventory) -> dict[str, A
     }
 
 
-def _uri(path: str) -> str:
+def relative_uri(path: str) -> str:
     """A relative URI reference: no leading slash, every unsafe character percent-encoded."""
     return quote(path.lstrip("/"), safe="/-._~") or "."
 
 
-def _one_line(text: str, limit: int = 200) -> str:
+def one_line(text: str, limit: int = 200) -> str:
     line = " ".join(text.split())
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
@@ -141,18 +144,18 @@ def _help_markdown(vuln: Vulnerability, severity: str) -> str:
     rows = [
         "| Package | Installed | Fixed | Severity |",
         "| --- | --- | --- | --- |",
-        f"| {_md(vuln.package_name)} | {_md(vuln.package_version)} | "
-        f"{_md(', '.join(vuln.fixed_versions) or 'none')} | {severity} |",
+        f"| {markdown_escape(vuln.package_name)} | {markdown_escape(vuln.package_version)} | "
+        f"{markdown_escape(', '.join(vuln.fixed_versions) or 'none')} | {severity} |",
     ]
-    text = f"**Vulnerability {_md(vuln.id)}**\n\n" + "\n".join(rows)
+    text = f"**Vulnerability {markdown_escape(vuln.id)}**\n\n" + "\n".join(rows)
     if vuln.description:
-        text += "\n\n" + _md(_one_line(vuln.description, 1000))
+        text += "\n\n" + markdown_escape(one_line(vuln.description, 1000))
     if vuln.references:
         text += "\n\n" + "\n".join(f"- <{url}>" for url in vuln.references[:5])
     return text
 
 
-def _md(text: str) -> str:
+def markdown_escape(text: str) -> str:
     """Escape the characters that would break a table cell or start markup in GitHub's renderer."""
     for char in "\\|*_`[]<>":
         text = text.replace(char, "\\" + char)
