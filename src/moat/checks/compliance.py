@@ -435,7 +435,7 @@ def build_report(
         entries = [ControlRule(result, failing.get(result.rule_id, [])) for result in mapped]
         for entry in entries:
             _fill_texts(entry)
-        title = template.controls.get(local) or (mapped[0].title if len(mapped) == 1 else "")
+        title = template.controls.get(local) or "; ".join(dict.fromkeys(result.title for result in mapped))
         controls.append(ControlResult(local, f"{_prefix(framework)}{local}", title, control_status(mapped), entries))
     return ComplianceReport(
         template_id=template.id,
