@@ -211,3 +211,28 @@ def workload(doc: Document) -> Workload | None:
         result = Workload(spec_path, spec, metadata_path, mapping(node), tuple(_containers(spec_path, spec)))
     doc.facts[_FACTS_KEY] = result
     return result
+
+
+def security_context(ref: ContainerRef) -> dict[str, Any]:
+    """A container's ``securityContext`` ({} when absent or not a mapping)."""
+    return mapping(ref.data.get("securityContext"))
+
+
+def effective(pod: Workload, ref: ContainerRef, key: str) -> tuple[Any, JsonPath]:
+    """The value of a ``securityContext`` field that both levels carry (``runAsUser``, ``runAsNonRoot``,
+    ``runAsGroup``, ``seccompProfile``, ``seLinuxOptions``, ``appArmorProfile``, ``windowsOptions``) as
+    the kubelet applies it: the container's own value when set, else the pod's; with the path it was
+    read from. ``(None, ())`` when neither level sets it."""
+    own = security_context(ref).get(key)
+    if own is not None:
+        return own, (*ref.path, "securityContext", key)
+    inherited = pod.security_context.get(key)
+    if inherited is not None:
+        return inherited, (*pod.security_context_path, key)
+    return None, ()
+
+
+def user_namespaced(pod: Workload) -> bool:
+    """``hostUsers: false``: the pod runs in its own user namespace, so UID 0 inside is not root on the
+    node (Pod Security Standards relax the non-root controls for such pods)."""
+    return pod.spec.get("hostUsers") is False
