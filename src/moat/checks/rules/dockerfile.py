@@ -90,6 +90,7 @@ def effective(argv: list[str]) -> list[str]:
 
 
 def _commands(item: Instruction) -> list[list[str]]:
+    """The RUN's simple commands, wrappers (sudo, env) removed."""
     return [effective(command["argv"]) for command in item.get("commands", [])]
 
 
@@ -191,7 +192,7 @@ def root_user(doc: Document, ctx: RuleContext) -> Iterable[Hit]:
         yield _hit(f"USER {user} makes the container run as root", item)
 
 
-def _image_tag(reference: str) -> tuple[str, str | None, bool]:
+def image_tag(reference: str) -> tuple[str, str | None, bool]:
     """(repository, tag or None, pinned by digest) of an image reference."""
     name, at, _digest = reference.partition("@")
     last = name.rsplit("/", 1)[-1]
@@ -222,7 +223,7 @@ def latest_tag(doc: Document, ctx: RuleContext) -> Iterable[Hit]:
         image = stage["base_image"]
         if stage["base_stage"] is not None or image.lower() == "scratch" or item["unresolved"]:
             continue
-        _repo, tag, pinned = _image_tag(image)
+        _repo, tag, pinned = image_tag(image)
         if pinned:
             continue
         if tag is None:
@@ -838,6 +839,23 @@ _FAMILY = {"apt": "apt-get", "apt-get": "apt-get", "apk": "apk", "zypper": "zypp
            "microdnf": "rpm"}
 
 
+def orphan_updates(commands: list[list[str]]) -> list[str]:
+    """The package-index refreshes (``apt-get update``, ``apk update``, ``zypper refresh``, ``dnf makecache``)
+    in one RUN's commands that no install or upgrade by the same package manager follows in that RUN."""
+    refreshed: list[tuple[str, str]] = []
+    installed: set[str] = set()
+    for argv in commands:
+        if not argv:
+            continue
+        tool = _program(argv[0])
+        sub = _subcommand(argv) if tool in APT else _first_word(argv)
+        if sub in _REFRESH.get(tool, ()):
+            refreshed.append((tool, sub))
+        if sub in _INSTALL.get(tool, ()) or (tool == "apk" and "--update" in argv):
+            installed.add(_FAMILY[tool])
+    return [f"{tool} {sub}" for tool, sub in refreshed if _FAMILY[tool] not in installed]
+
+
 @rule(
     id="MOAT-DF-026",
     title="Package index update alone in a RUN",
@@ -855,22 +873,9 @@ _FAMILY = {"apt": "apt-get", "apt-get": "apt-get", "apk": "apk", "zypper": "zypp
 )
 def update_alone(doc: Document, ctx: RuleContext) -> Iterable[Hit]:
     for _stage, item in _runs(_stages(doc)):
-        commands = _commands(item)
-        refreshed: list[tuple[str, str]] = []
-        installed: set[str] = set()
-        for argv in commands:
-            if not argv:
-                continue
-            tool = _program(argv[0])
-            sub = _subcommand(argv) if tool in APT else _first_word(argv)
-            if sub in _REFRESH.get(tool, ()):
-                refreshed.append((tool, sub))
-            if sub in _INSTALL.get(tool, ()) or (tool == "apk" and "--update" in argv):
-                installed.add(_FAMILY[tool])
-        for tool, sub in refreshed:
-            if _FAMILY[tool] not in installed:
-                yield _hit(f"{tool} {sub} without an install in the same RUN", item)
-                break
+        orphans = orphan_updates(_commands(item))
+        if orphans:
+            yield _hit(f"{orphans[0]} without an install in the same RUN", item)
 
 
 def _first_word(argv: list[str]) -> str:
@@ -1013,3 +1018,63 @@ def shell_form_entrypoint(doc: Document, ctx: RuleContext) -> Iterable[Hit]:
             if not last["json_form"] and last["args"]:
                 yield _hit(f"{cmd} in shell form runs under /bin/sh -c as PID 1", last)
             return
+
+
+# ------------------------------------------------------------------------------ registries
+
+
+def full_reference(reference: str) -> str:
+    """``debian:12`` → ``docker.io/library/debian:12``: the form allowed-registry lists are matched on."""
+    first, sep, _rest = reference.partition("/")
+    if sep and ("." in first or ":" in first or first == "localhost"):
+        registry = first.lower()
+        if registry in ("index.docker.io", "registry-1.docker.io"):
+            return "docker.io/" + reference[len(first) + 1:]
+        return registry + reference[len(first):]
+    return "docker.io/" + (reference if sep else f"library/{reference}")
+
+
+def _allowed_prefix(entry: str) -> str:
+    """An allowed-registry entry as a prefix of :func:`full_reference`: a registry (``ghcr.io``), a
+    registry path (``ghcr.io/org``), or a Docker Hub namespace (``bitnami``)."""
+    entry = entry.strip().rstrip("/").lower()
+    first = entry.split("/", 1)[0]
+    if "." in first or ":" in first or first == "localhost":
+        return "docker.io" + entry[len(first):] if first in ("index.docker.io", "registry-1.docker.io") else entry
+    return f"docker.io/{entry}"
+
+
+def registry_allowed(reference: str, allowed: Iterable[str]) -> bool:
+    """Whether ``reference`` is under one of ``allowed`` (see :func:`_allowed_prefix`)."""
+    full = full_reference(reference).lower()
+    return any(full == prefix or full.startswith(prefix + "/")
+               for prefix in (_allowed_prefix(entry) for entry in allowed) if prefix)
+
+
+@rule(
+    id="MOAT-DF-033",
+    title="Base image from a registry that is not allowed",
+    severity="HIGH",
+    targets=DF,
+    description="Images from registries outside the ones the organisation trusts have not gone through its "
+                "review, scanning and signing; a typo-squatted or compromised public image enters the build.",
+    remediation="Pull base images from an allowed registry (a mirror of the public image if needed):\n"
+                "  FROM registry.example.com/mirror/debian:12-slim",
+    verification="grep -n '^\\s*FROM' Dockerfile: every image (not a stage name, not scratch) starts with one of "
+                 "the allowed registries (the template's allowed_registries parameter).",
+    references=(f"{REF}#from", "https://docs.docker.com/docker-hub/image-library/trusted-content/"),
+    controls=("nist-800-190:4.1.5",),
+    aliases=("DL3026",),
+    params={"allowed_registries": []},
+)
+def allowed_registry(doc: Document, ctx: RuleContext) -> Iterable[Hit]:
+    allowed = [str(entry) for entry in ctx.params.get("allowed_registries") or []]
+    if not allowed:
+        return
+    for stage in _stages(doc):
+        item = stage["instructions"][0]
+        image = stage["base_image"]
+        if stage["base_stage"] is not None or image.lower() == "scratch" or item["unresolved"]:
+            continue
+        if not registry_allowed(image, allowed):
+            yield _hit(f"base image {image} is not from an allowed registry ({', '.join(allowed)})", item)
