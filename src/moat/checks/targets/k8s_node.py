@@ -827,7 +827,8 @@ def benchmark_paths(fs: NodeFS, components: dict[str, dict[str, Any]]) -> dict[s
     kubelet = components.get("kubelet", {})
     effective = kubelet.get("effective", {})
     client_ca = effective.get("client_ca_file", {}).get("value") if effective else None
-    pki = [path for path in fs.walk(PKI_DIR)]
+    units = kubelet.get("unit_files") or kubelet_unit_files(fs)
+    pki = list(fs.walk(PKI_DIR))
     cni = [path for directory in CNI_DIRS for path in fs.walk(directory) if path != directory]
     return {
         "apiserver_manifest": manifest("apiserver", f"{MANIFEST_DIR}/kube-apiserver.yaml"),
@@ -841,7 +842,8 @@ def benchmark_paths(fs: NodeFS, components: dict[str, dict[str, Any]]) -> dict[s
         "pki": pki,
         "cni": cni,
         "etcd_data_dir": etcd_data,
-        "kubelet_units": kubelet.get("unit_files") or kubelet_unit_files(fs),
+        "kubelet_units": units,
+        "kubelet_service": [path for path in units if ".service.d/" in path] or units,
         "kubelet_kubeconfig": kubelet.get("kubeconfig") or DEFAULT_KUBELET_KUBECONFIG,
         "kubelet_config": kubelet.get("config_path"),
         "kubelet_client_ca": client_ca if isinstance(client_ca, str) and client_ca else None,
