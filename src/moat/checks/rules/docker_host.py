@@ -232,6 +232,7 @@ def audit_watched(doc: Document) -> set[str]:
     for entry in _data(doc).get("audit_rules") or ():
         if isinstance(entry, dict):
             watched.update(str(path) for path in entry.get("watches") or ())
+            watched.update(str(path) for path in entry.get("resolved_watches") or ())
     return watched
 
 

@@ -499,7 +499,11 @@ def read_audit_rules(root: HostRoot) -> list[dict[str, Any]]:
         for number, raw in enumerate((text or "").splitlines(), start=1):
             line = raw.strip()
             if line and not line.startswith("#"):
-                found.append({"file": path, "line": number, "rule": line, "watches": audit_watches(line)})
+                watches = audit_watches(line)
+                # /lib/systemd/system/docker.service is /usr/lib/… on a merged-/usr host: compare real paths too
+                resolved = sorted({real for watch in watches if (real := root.resolve(watch)) and real != watch})
+                found.append({"file": path, "line": number, "rule": line, "watches": watches,
+                              "resolved_watches": resolved})
     return found
 
 
