@@ -252,7 +252,8 @@ def _ports(item: Instruction) -> Iterator[tuple[str, int | None, int | None]]:
     targets=DF,
     description="Exposing port 22 means the image runs an SSH server: another way in, with its own credentials "
                 "to manage, that container tooling (docker exec, kubectl exec) makes unnecessary.",
-    remediation="Remove the SSH server and the EXPOSE 22; use docker exec or kubectl exec to get a shell.",
+    remediation="Remove the SSH server and the EXPOSE 22; get a shell with the container tooling instead:\n"
+                "  docker exec -it CONTAINER sh   (or kubectl exec -it POD -- sh)",
     verification="grep -n '^\\s*EXPOSE' Dockerfile must not list 22; for an image: docker inspect --format "
                  "'{{.Config.ExposedPorts}}' IMAGE must not contain 22/tcp.",
     references=(f"{REF}#expose", _avd(4)),
@@ -428,9 +429,9 @@ def duplicate_stage_names(doc: Document, ctx: RuleContext) -> Iterable[Hit]:
 def _repeated(cmd: str, doc: Document) -> Iterator[Hit]:
     for stage in _stages(doc):
         items = list(_instructions(stage, cmd))
-        for item in items[1:]:
-            yield _hit(f"{cmd} repeated in stage {stage['name'] or stage['index']}: only the last one "
-                       f"(line {items[-1]['line']}) takes effect", item)
+        for item in items[:-1]:
+            yield _hit(f"{cmd} at line {item['line']} has no effect: the {cmd} at line {items[-1]['line']} of "
+                       f"stage {stage['name'] or stage['index']} replaces it", item)
 
 
 @rule(
