@@ -794,8 +794,8 @@ def health_check(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
     aliases=(_alias("5.28"),),
 )
 def mutable_image_tag(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
-    image = str(config(doc).get("Image") or "")
-    if not image or image.startswith("sha256:") or "@" in image:
+    image = config(doc).get("Image")
+    if not isinstance(image, str) or not image or image.startswith("sha256:") or "@" in image:
         return
     last = image.rsplit("/", 1)[-1]
     tag = last.rsplit(":", 1)[1] if ":" in last else ""
