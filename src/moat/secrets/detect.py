@@ -54,7 +54,7 @@ KNOWN_EXAMPLES = frozenset(
 
 PLACEHOLDER_WORDS = frozenset(
     {
-        "password", "passwd", "secret", "token", "changeme", "changeit", "change_me", "change-me",
+        "password", "passwd", "pass", "pwd", "pw", "secret", "token", "changeme", "changeit", "change_me", "change-me",
         "placeholder", "redacted", "removed", "none", "null", "undefined", "empty", "required",
         "optional", "mypassword", "yourpassword", "your_password", "your-password", "secretpassword",
         "notasecret", "not-a-secret", "replaceme", "replace_me", "replace-me", "default",

@@ -434,7 +434,8 @@ RULES: tuple[SecretRule, ...] = (
         "Password in a URL",
         HIGH,
         ("://",),
-        r"(?<=[A-Za-z0-9])://[^\s:/@\"'<>`]{1,128}:(?P<secret>[^\s/@\"'<>`]{3,128})@[A-Za-z0-9.\-\[\]_]+",
+        r"(?<=[A-Za-z0-9])://[^\s:/@\"'<>`]{1,128}:(?P<secret>[^\s/@\"'<>`]{3,128})@"
+        r"(?!(?:[A-Za-z0-9\-]+\.)*example\.(?:com|org|net)(?![A-Za-z0-9\-]))[A-Za-z0-9.\-\[\]_]+",
         check_placeholders=True,
         anchored=True,
     ),
