@@ -282,10 +282,8 @@ def _openssl(*args: str) -> None:
     subprocess.run(["openssl", *args], check=True, capture_output=True)
 
 
-@pytest.fixture(scope="session")
-def kubeadm_pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def make_pki(pki: Path) -> Path:
     """A kubeadm PKI directory with real CA-signed certificates and keys, and the service-account pair."""
-    pki = tmp_path_factory.mktemp("pki")
     (pki / "etcd").mkdir()
     for name, (cn, issuer, is_ca) in PKI_PAIRS.items():
         key, crt = pki / f"{name}.key", pki / f"{name}.crt"
@@ -304,6 +302,11 @@ def kubeadm_pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for serial in pki.rglob("*.srl"):
         serial.unlink()
     return pki
+
+
+@pytest.fixture(scope="module")
+def kubeadm_pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_pki(tmp_path_factory.mktemp("pki"))
 
 
 # --------------------------------------------------------------------------------------------------
