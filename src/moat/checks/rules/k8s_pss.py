@@ -58,8 +58,7 @@ SECCOMP_POD_ANNOTATION = "seccomp.security.alpha.kubernetes.io/pod"
 SECCOMP_CONTAINER_ANNOTATION = "container.seccomp.security.alpha.kubernetes.io/"
 
 
-def _pod(doc: Document) -> Workload | None:
-    return workload(doc)
+_pod = workload
 
 
 def _quoted(values: list[str]) -> str:

@@ -752,9 +752,11 @@ def _low_id_rule(field: str, what: str) -> Any:
         for ref in _app_containers(pod):
             value, path = effective(pod, ref, field)
             if not (isinstance(value, int) and not isinstance(value, bool) and value >= minimum):
-                shown = "unset" if value is None else value
-                yield Hit(f'container "{ref.name}" runs with {what} {shown} (below {minimum})', path=path or ref.path,
-                          container=ref.name)
+                if value is None:
+                    message = f'container "{ref.name}" does not set {field} (the image decides; want {minimum}+)'
+                else:
+                    message = f'container "{ref.name}" runs with {what} {value} (below {minimum})'
+                yield Hit(message, path=path or ref.path, container=ref.name)
     check.__name__ = f"low_{field}"
     return check
 

@@ -67,26 +67,15 @@ class Workload:
     metadata: dict[str, Any]
     """The pod template's metadata (for a Pod, the object's own)."""
     containers: tuple[ContainerRef, ...]
-
-    @property
-    def security_context(self) -> dict[str, Any]:
-        """The pod-level ``securityContext`` ({} when absent or not a mapping)."""
-        return mapping(self.spec.get("securityContext"))
-
-    @property
-    def security_context_path(self) -> JsonPath:
-        return (*self.spec_path, "securityContext")
+    security_context: dict[str, Any]
+    """The pod-level ``securityContext`` ({} when absent or not a mapping)."""
+    security_context_path: JsonPath
+    is_windows: bool
+    """``spec.os.name: windows`` or a ``kubernetes.io/os: windows`` node selector."""
 
     @property
     def annotations(self) -> dict[str, Any]:
         return mapping(self.metadata.get("annotations"))
-
-    @property
-    def is_windows(self) -> bool:
-        """``spec.os.name: windows`` or a ``kubernetes.io/os: windows`` node selector."""
-        os_name = mapping(self.spec.get("os")).get("name")
-        selector = mapping(self.spec.get("nodeSelector")).get("kubernetes.io/os")
-        return os_name == "windows" or selector == "windows"
 
 
 def mapping(value: Any) -> dict[str, Any]:
@@ -208,14 +197,19 @@ def workload(doc: Document) -> Workload | None:
         node: Any = doc.data
         for key in metadata_path:
             node = mapping(node).get(str(key))
-        result = Workload(spec_path, spec, metadata_path, mapping(node), tuple(_containers(spec_path, spec)))
+        os_name = mapping(spec.get("os")).get("name")
+        selector = mapping(spec.get("nodeSelector")).get("kubernetes.io/os")
+        result = Workload(spec_path, spec, metadata_path, mapping(node), tuple(_containers(spec_path, spec)),
+                          mapping(spec.get("securityContext")), (*spec_path, "securityContext"),
+                          os_name == "windows" or selector == "windows")
     doc.facts[_FACTS_KEY] = result
     return result
 
 
 def security_context(ref: ContainerRef) -> dict[str, Any]:
     """A container's ``securityContext`` ({} when absent or not a mapping)."""
-    return mapping(ref.data.get("securityContext"))
+    context = ref.data.get("securityContext")
+    return context if isinstance(context, dict) else {}
 
 
 def effective(pod: Workload, ref: ContainerRef, key: str) -> tuple[Any, JsonPath]:
