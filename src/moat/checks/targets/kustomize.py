@@ -53,12 +53,15 @@ def kustomize_command() -> list[str] | None:
     return None
 
 
-def run_tool(argv: Sequence[str], label: str, work_dir: Path, *, timeout: int = TIMEOUT_SECONDS) -> str:
+def run_tool(argv: Sequence[str], label: str, work_dir: Path, *, timeout: int = TIMEOUT_SECONDS,
+             name: str = "") -> str:
     """Run a renderer and return its standard output; every failure is one ParseError naming ``label``.
 
     The tool runs with HOME, caches and configs inside ``work_dir`` (a temporary directory the caller
-    owns), so it neither reads the user's kubeconfig nor writes anywhere else.
+    owns), so it neither reads the user's kubeconfig nor writes anywhere else. ``name`` is what
+    messages call the tool (default: the first two words of ``argv``).
     """
+    tool = name or " ".join(argv[:2])
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": str(work_dir),
@@ -75,17 +78,17 @@ def run_tool(argv: Sequence[str], label: str, work_dir: Path, *, timeout: int = 
         done = subprocess.run(list(argv), cwd=work_dir, env=env, capture_output=True, timeout=timeout,
                               check=False, stdin=subprocess.DEVNULL)
     except subprocess.TimeoutExpired:
-        raise ParseError(f"{label}: {argv[0]} did not finish within {timeout} s") from None
+        raise ParseError(f"{label}: {tool} did not finish within {timeout} s") from None
     except OSError as exc:
-        raise ParseError(f"{label}: cannot run {argv[0]}: {exc.strerror or exc}") from None
+        raise ParseError(f"{label}: cannot run {tool}: {exc.strerror or exc}") from None
     if done.returncode != 0:
-        raise ParseError(f"{label}: {' '.join(argv[:2])} failed: {_last_error_line(done.stderr)}")
+        raise ParseError(f"{label}: {tool} failed: {_last_error_line(done.stderr)}")
     if len(done.stdout) > MAX_BYTES:
-        raise ParseError(f"{label}: {argv[0]} printed more than {MAX_BYTES // (1024 * 1024)} MiB; not read")
+        raise ParseError(f"{label}: {tool} printed more than {MAX_BYTES // (1024 * 1024)} MiB; not read")
     try:
         return done.stdout.decode("utf-8")
     except UnicodeDecodeError:
-        raise ParseError(f"{label}: {argv[0]} printed something that is not UTF-8") from None
+        raise ParseError(f"{label}: {tool} printed something that is not UTF-8") from None
 
 
 def _last_error_line(stderr: bytes) -> str:
