@@ -8,6 +8,7 @@ fails in a second with the command that fixes it.
 from __future__ import annotations
 
 import json
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from enum import StrEnum
 from io import StringIO
@@ -22,18 +23,21 @@ from moat.cli.output import write_report
 from moat.cli.progress import layer_progress
 from moat.errors import MoatError
 from moat.image.source import SourceOptions
-from moat.inventory.target import ScanSettings, inventory_target
-from moat.model import Inventory, Vulnerability
+from moat.inventory.target import ScanSettings, inventory_opened, opened_target
+from moat.model import Inventory, Misconfiguration, SecretFinding, Vulnerability
 from moat.policy import Suppressed
 from moat.policy.filters import parse_severities
 from moat.policy.gate import Policy, apply_policy, gate_exit_code
 from moat.policy.ignorefile import DEFAULT_IGNOREFILE
 
 if TYPE_CHECKING:
+    from moat.checks.engine import CheckRun
     from moat.vulndb.store import Store
 
-SCANNERS = ("vuln",)
-"""Scanners this version runs; config and secret scanners are later additions to the same option."""
+SCANNERS = ("vuln", "config", "secret")
+"""``vuln``: packages against the vulnerability database; ``config``: the image config, history and
+setuid/setgid files against the image rules (CIS Docker section 4); ``secret``: credentials in every
+layer's files."""
 
 
 class ScanFormat(StrEnum):
@@ -69,7 +73,9 @@ Db = Annotated[
     str | None,
     typer.Option("--db", envvar="MOAT_DB", help="Vulnerability database file (default: CACHE_DIR/db/vuln.db)."),
 ]
-Scanners = Annotated[str, typer.Option("--scanners", help="Comma-separated scanners to run: vuln.")]
+Scanners = Annotated[
+    str, typer.Option("--scanners", help="Comma-separated scanners to run: vuln, config, secret (default: vuln).")
+]
 
 
 @dataclass(slots=True)
@@ -96,11 +102,18 @@ class ScanOutcome:
     findings: list[Vulnerability]
     suppressed: list[Suppressed]
     warnings: list[str]
+    scanners: tuple[str, ...] = ("vuln",)
+    checks: CheckRun | None = None
+    """The config scanner's run (None when it did not run)."""
+    misconfigurations: list[Misconfiguration] = field(default_factory=list)
+    """The config scanner's findings after ``--severity``."""
+    secrets: list[SecretFinding] | None = None
+    """The secret scanner's findings after ``--severity`` (None when it did not run)."""
 
 
 def run_scan(request: ScanRequest) -> int:
     """The whole command; returns the exit code (0, or the gate's code). Raises MoatError on bad input."""
-    _check_scanners(request.scanners)
+    scanners = _check_scanners(request.scanners)
     _check_format(request)
     policy = Policy(
         severities=parse_severities(request.severity),
@@ -108,43 +121,88 @@ def run_scan(request: ScanRequest) -> int:
         ignorefile=_ignorefile(request.ignorefile),
         vex_files=[Path(item) for item in request.vex],
     )
-    from moat.match.matcher import match_inventory
+    with ExitStack() as stack:
+        store = stack.enter_context(_open_store(request)) if "vuln" in scanners else None
+        opened = stack.enter_context(opened_target(request.target, request.source_options, request.settings))
+        with layer_progress(not request.quiet) as on_layer:
+            inventory = inventory_opened(request.target, opened, request.settings, on_layer)
+        vulnerabilities: list[Vulnerability] = []
+        if store is not None:
+            from moat.match.matcher import match_inventory
+
+            vulnerabilities = match_inventory(inventory, store)
+        facts = None
+        if opened is not None and ("config" in scanners or "secret" in scanners):
+            from moat.paths import cache_dir
+            from moat.secrets.layers import scan_layers
+
+            root = cache_dir(request.settings.cache_dir) if request.settings.use_cache else None
+            facts = scan_layers(opened, root, secrets="secret" in scanners, setuid="config" in scanners)
+    result = apply_policy(vulnerabilities, policy)
+    warnings = list(result.warnings) + (facts.warnings if facts else [])
+    if opened is None and ("config" in scanners or "secret" in scanners):
+        warnings.append(f"{request.target}: an SBOM has no layers: setuid files and layer secrets were not checked")
+    for warning in warnings:
+        _warn(warning)
+    outcome = ScanOutcome(inventory, result.findings, result.suppressed, warnings, scanners)
+    if "config" in scanners:
+        from moat.checks.image import check_image
+
+        outcome.checks = check_image(inventory, request.target, facts.setuid_files if facts else None)
+        for warning in outcome.checks.warnings:
+            _warn(warning)
+        outcome.misconfigurations = [f for f in outcome.checks.findings if f.severity in policy.severities]
+    if "secret" in scanners:
+        found = facts.secrets if facts else []
+        outcome.secrets = [item for item in found if item.severity in policy.severities]
+    write_report(render(outcome, request), request.output)
+    return _gate(outcome, request.exit_code)
+
+
+def _open_store(request: ScanRequest) -> Store:
+    """The vulnerability database, opened before the (possibly long) inventory so a missing one fails
+    at once with the command that fixes it."""
     from moat.paths import cache_dir
     from moat.vulndb.store import Store, default_db_path
 
     db_path = Path(request.db) if request.db else default_db_path(cache_dir(request.settings.cache_dir))
-    with Store(db_path) as store:
-        for warning in _db_warnings(store):
-            _warn(warning)
-        with layer_progress(not request.quiet) as on_layer:
-            inventory = inventory_target(request.target, request.source_options, request.settings, on_layer)
-        vulnerabilities = match_inventory(inventory, store)
-    result = apply_policy(vulnerabilities, policy)
-    for warning in result.warnings:
+    store = Store(db_path)
+    for warning in _db_warnings(store):
         _warn(warning)
-    outcome = ScanOutcome(inventory, result.findings, result.suppressed, result.warnings)
-    write_report(render(outcome, request), request.output)
-    return gate_exit_code(outcome.findings, request.exit_code)
+    return store
+
+
+def _gate(outcome: ScanOutcome, exit_code: int) -> int:
+    failed = any(f.status == "FAIL" for f in outcome.misconfigurations) or bool(outcome.secrets)
+    return exit_code if failed else gate_exit_code(outcome.findings, exit_code)
 
 
 def render(outcome: ScanOutcome, request: ScanRequest) -> str:
     inv, findings, target = outcome.inventory, outcome.findings, request.target
     fmt = request.format
     if fmt is ScanFormat.table:
-        from moat.report.vuln_table import render_vuln_table
-
-        buffer = StringIO()
-        render_vuln_table(inv, findings, Console(file=buffer, width=160, force_terminal=False),
-                          suppressed=len(outcome.suppressed))
-        return buffer.getvalue()
+        return _render_table(outcome)
     if fmt is ScanFormat.sarif:
         from moat.report.sarif import to_sarif
 
-        return json.dumps(to_sarif(inv, findings, target), indent=2)
+        sarif = to_sarif(inv, findings, target)
+        if outcome.checks is not None or outcome.secrets is not None:
+            from moat.report.misconfig_sarif import misconfigs_to_sarif
+
+            extra = misconfigs_to_sarif(outcome.misconfigurations, target, outcome.secrets)
+            sarif["runs"] += extra["runs"]
+        return json.dumps(sarif, indent=2)
     if fmt is ScanFormat.junit:
         from moat.report.junit import to_junit
 
-        return to_junit(inv, findings, target)
+        text = to_junit(inv, findings, target)
+        if outcome.checks is not None:
+            from moat.report.junit import merge_junit
+            from moat.report.misconfig_junit import misconfigs_to_junit
+
+            text = merge_junit(text, misconfigs_to_junit(outcome.checks, outcome.misconfigurations,
+                                                         f"{target} (config)"))
+        return text
     if fmt is ScanFormat.cyclonedx_json:
         from moat.sbom.cyclonedx import inventory_to_cyclonedx
 
@@ -152,6 +210,16 @@ def render(outcome: ScanOutcome, request: ScanRequest) -> str:
     from moat.report.json_report import scan_to_report
 
     report = scan_to_report(inv, target, findings, outcome.suppressed)
+    report["scanners"] = list(outcome.scanners)
+    if outcome.checks is not None:
+        from moat.report.misconfig_json import check_outcomes, misconfig_summary
+
+        report["misconfigurations"] = [item.to_dict() for item in outcome.misconfigurations]
+        report["checks"] = check_outcomes(outcome.checks)
+        report["summary"]["misconfigurations"] = misconfig_summary(outcome.misconfigurations, outcome.checks)
+    if outcome.secrets is not None:
+        report["secrets"] = [item.to_dict() for item in outcome.secrets]
+        report["summary"]["secrets"] = len(outcome.secrets)
     if fmt is ScanFormat.template:
         from moat.report.template import render_template
 
@@ -160,12 +228,33 @@ def render(outcome: ScanOutcome, request: ScanRequest) -> str:
     return json.dumps(report, indent=2)
 
 
-def _check_scanners(text: str) -> None:
+def _render_table(outcome: ScanOutcome) -> str:
+    buffer = StringIO()
+    console = Console(file=buffer, width=160, force_terminal=False)
+    if "vuln" in outcome.scanners:
+        from moat.report.vuln_table import render_vuln_table
+
+        render_vuln_table(outcome.inventory, outcome.findings, console, suppressed=len(outcome.suppressed))
+    if outcome.checks is not None or outcome.secrets is not None:
+        from moat.report.misconfig_table import render_misconfig_table
+
+        if "vuln" in outcome.scanners:
+            console.print()
+        rules_run = 0
+        if outcome.checks is not None:
+            rules_run = sum(1 for item in outcome.checks.outcomes.values() if item.status != "NOT_APPLICABLE")
+        render_misconfig_table(outcome.misconfigurations, console, rules_run=rules_run, warnings=[],
+                               secrets=outcome.secrets)
+    return buffer.getvalue()
+
+
+def _check_scanners(text: str) -> tuple[str, ...]:
     chosen = [part.strip() for part in text.split(",") if part.strip()]
     unknown = [name for name in chosen if name not in SCANNERS]
     if unknown or not chosen:
         named = ", ".join(unknown) or "(none)"
         raise MoatError(f"--scanners: unknown scanner {named} (available: {','.join(SCANNERS)})")
+    return tuple(dict.fromkeys(chosen))
 
 
 def _check_format(request: ScanRequest) -> None:

@@ -70,3 +70,17 @@ def _attrs(**values: object) -> dict[str, str]:
 
 def _clean(text: str) -> str:
     return _NOT_XML.sub("", text)
+
+
+def merge_junit(*documents: str) -> str:
+    """One ``testsuites`` document holding the suites of several (vulnerabilities and config checks
+    of one image), with the totals added up."""
+    merged = ET.Element("testsuites", _attrs(name="moat", tests=0, failures=0, errors=0))
+    for text in documents:
+        root = ET.fromstring(text)
+        for suite in root.findall("testsuite"):
+            merged.append(suite)
+            for key in ("tests", "failures", "errors"):
+                merged.set(key, str(int(merged.get(key, "0")) + int(suite.get(key, "0"))))
+    ET.indent(merged)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(merged, encoding="unicode") + "\n"

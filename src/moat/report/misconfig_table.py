@@ -39,7 +39,7 @@ def render_misconfig_table(
                 Text(finding.rule_id),
                 Text(str(finding.line) if finding.line else ""),
                 Text(where),
-                Text(f"{finding.title}: {finding.message}"),
+                Text(_finding_text(finding)),
             )
         console.print(table)
         console.print()
@@ -82,3 +82,10 @@ def summary_line(
     if secrets is not None:
         text += f", {len(secrets)} secret{'s' if len(secrets) != 1 else ''}"
     return text
+
+
+def _finding_text(finding: Misconfiguration) -> str:
+    """Title and message, without saying the same thing twice when a message restates the title."""
+    if finding.message.lower().startswith(finding.title.lower()):
+        return finding.message
+    return f"{finding.title}: {finding.message}"
