@@ -604,7 +604,7 @@ def namespace_without_sa(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
     ),
     references=(SA_DOCS,),
     controls=("cis-kubernetes-1.9:5.1.6", "nsa-cisa-k8s:authentication-and-authorization"),
-    aliases=("automount-service-account", "C-0034", "C-0190", "KSV-0036", "KSV036"),
+    aliases=("automount-service-account", "C-0034", "C-0190"),
 )
 def pod_token_automount(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
     for base, obj in _own_objects(doc):
