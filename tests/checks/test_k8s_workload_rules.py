@@ -14,6 +14,7 @@ import pytest
 from moat.checks.document import Document
 from moat.checks.engine import evaluate
 from moat.checks.rule import Rule, builtin_rules
+from moat.checks.rules.k8s_pss import NSA_CISA_SECTIONS
 from moat.checks.rules.k8s_workload import image_reference
 from moat.checks.targets.kubernetes import kubernetes_documents
 from moat.checks.yamlload import load_yaml_file
@@ -336,6 +337,22 @@ def test_service_account_token(rules: dict[str, Rule]) -> None:
     assert _fired(rules, "MOAT-K8S-060", mounted) == ['container "c" mounts the service account token path']
 
 
+@pytest.mark.parametrize(("host_path", "fires"), [
+    ("/var/run/docker.sock", True),
+    ("/run/containerd/containerd.sock", True),
+    ("/var/run/", True),
+    ("/", True),
+    ("//var//run/crio/./crio.sock", True),
+    ("/var/log", False),
+    ("/var/run/secrets", False),
+])
+def test_runtime_socket_through_the_socket_or_a_parent_directory(rules: dict[str, Rule], host_path: str,
+                                                                  fires: bool) -> None:
+    spec = {"containers": [_container()], "volumes": [{"name": "v", "hostPath": {"path": host_path}}]}
+    assert bool(_fired(rules, "MOAT-K8S-010", spec)) is fires
+    assert bool(_fired(rules, "MOAT-K8S-009", spec))
+
+
 @pytest.mark.parametrize(("image", "expected"), [
     ("nginx", ("nginx", "", "")),
     ("nginx:1.25", ("nginx", "1.25", "")),
@@ -368,6 +385,7 @@ PSS_SLUGS = {"host-process", "host-namespaces", "privileged", "capabilities", "h
              "apparmor", "selinux", "proc-mount", "seccomp", "sysctls", "host-probes", "volume-types",
              "privilege-escalation", "running-as-non-root", "running-as-non-root-user"}
 FRAMEWORKS = {"pss", "cis-kubernetes-1.9", "nsa-cisa-k8s"}
+NSA_SLUGS = set(NSA_CISA_SECTIONS)
 
 
 def test_rule_metadata(rules: dict[str, Rule]) -> None:
@@ -378,6 +396,8 @@ def test_rule_metadata(rules: dict[str, Rule]) -> None:
         assert "kubectl" in item.verification, item.id
         assert item.frameworks() <= FRAMEWORKS, (item.id, item.controls)
         for control in item.controls:
+            if control.startswith("nsa-cisa-k8s:"):
+                assert control.split(":", 1)[1] in NSA_SLUGS, (item.id, control)
             if control.startswith("pss:"):
                 profile, slug = control[4:].split("/")
                 assert profile in ("baseline", "restricted") and slug in PSS_SLUGS, (item.id, control)

@@ -32,6 +32,20 @@ CONTEXT_URL = "https://kubernetes.io/docs/tasks/configure-pod-container/security
 CIS_URL = "https://www.cisecurity.org/benchmark/kubernetes"
 NSA_URL = ("https://media.defense.gov/2022/Aug/29/2003066362/-1/-1/0/"
            "CTR_KUBERNETES_HARDENING_GUIDANCE_1.2_20220829.PDF")
+NSA_CISA_SECTIONS = {
+    "non-root-containers": "Kubernetes Pod security / \"Non-root\" containers and \"rootless\" container engines",
+    "immutable-filesystems": "Kubernetes Pod security / Immutable container file systems",
+    "secure-images": "Kubernetes Pod security / Building secure container images",
+    "pod-security-enforcement": "Kubernetes Pod security / Pod security enforcement",
+    "service-account-tokens": "Kubernetes Pod security / Protecting Pod service account tokens",
+    "container-environments": "Kubernetes Pod security / Hardening container environments",
+    "namespaces": "Network separation and hardening / Namespaces",
+    "network-policies": "Network separation and hardening / Network policies",
+    "resource-policies": "Network separation and hardening / Resource policies",
+    "secrets": "Network separation and hardening / Secrets",
+}
+"""The ``nsa-cisa-k8s:<slug>`` controls these rules use: one slug per section of the NSA/CISA Kubernetes
+Hardening Guidance v1.2 (slug -> section), so a compliance report can group findings by section."""
 NSA_POD_SECURITY = "nsa-cisa-k8s:pod-security-enforcement"
 
 BASELINE_CAPABILITIES = frozenset({
@@ -269,9 +283,27 @@ def baseline_capabilities(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
                       evidence=", ".join(extra))
 
 
-DOCKER_SOCKETS = ("/var/run/docker.sock", "/run/docker.sock", "/var/run/containerd/containerd.sock",
-                  "/run/containerd/containerd.sock", "/var/run/crio/crio.sock", "/run/crio/crio.sock",
-                  "/var/run/cri-dockerd.sock")
+RUNTIME_SOCKETS = ("/var/run/docker.sock", "/run/docker.sock", "/var/run/containerd/containerd.sock",
+                   "/run/containerd/containerd.sock", "/var/run/crio/crio.sock", "/run/crio/crio.sock",
+                   "/var/run/cri-dockerd.sock", "/run/cri-dockerd.sock")
+"""Where Docker, containerd, CRI-O and cri-dockerd put their API sockets."""
+
+
+def normalize_host_path(host_path: str) -> str:
+    """``/var//run/./docker.sock/`` -> ``/var/run/docker.sock`` (the kubelet does not care either)."""
+    return "/" + "/".join(part for part in host_path.strip().split("/") if part not in ("", "."))
+
+
+def runtime_socket_exposed(host_path: str) -> str:
+    """The runtime socket a hostPath exposes ("" when none): the socket itself, or a directory above it
+    (mounting /var/run or / hands over the socket just the same)."""
+    normalized = normalize_host_path(host_path)
+    for socket in RUNTIME_SOCKETS:
+        if normalized == socket or socket.startswith(normalized.rstrip("/") + "/"):
+            return socket
+    if normalized.endswith(("/docker.sock", "/containerd.sock", "/crio.sock")):
+        return normalized
+    return ""
 
 
 def _host_paths(pod: Workload) -> Iterator[tuple[int, str, dict[str, Any]]]:
@@ -344,9 +376,11 @@ def runtime_socket(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
     if pod is None:
         return
     for index, path, volume in _host_paths(pod):
-        normalized = "/" + path.strip().strip("/")
-        if normalized in DOCKER_SOCKETS or normalized.rsplit("/", 1)[-1] in ("docker.sock", "containerd.sock"):
-            yield Hit(f'volume "{volume.get("name", index)}" mounts the container runtime socket "{path}"',
+        socket = runtime_socket_exposed(path)
+        if socket:
+            exact = normalize_host_path(path) == socket
+            what = f'the container runtime socket "{path}"' if exact else f'"{path}", which holds {socket}'
+            yield Hit(f'volume "{volume.get("name", index)}" mounts {what}',
                       path=(*pod.spec_path, "volumes", index, "hostPath", "path"), evidence=path)
 
 
