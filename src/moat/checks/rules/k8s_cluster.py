@@ -544,7 +544,7 @@ _permission_rule(
         ".automountServiceAccountToken!=false) | .metadata.namespace'` prints the namespaces to fix."
     ),
     references=(SA_DOCS,),
-    controls=("cis-kubernetes-1.9:5.1.5", "nsa-cisa-k8s:authentication-and-authorization"),
+    controls=("cis-kubernetes-1.9:5.1.5", "nsa-cisa-k8s:service-account-tokens"),
     aliases=("automount-default-service-account", "C-0189", "C-0225"),
 )
 def default_sa_automount(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
@@ -603,7 +603,7 @@ def namespace_without_sa(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
         "automountServiceAccountToken; only pods that call the API should mount a token."
     ),
     references=(SA_DOCS,),
-    controls=("cis-kubernetes-1.9:5.1.6", "nsa-cisa-k8s:authentication-and-authorization"),
+    controls=("cis-kubernetes-1.9:5.1.6", "nsa-cisa-k8s:service-account-tokens"),
     aliases=("automount-service-account", "C-0034", "C-0190"),
 )
 def pod_token_automount(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
@@ -693,7 +693,7 @@ def _external_admission(index: _Index) -> bool:
         "`kubectl get validatingwebhookconfigurations,mutatingwebhookconfigurations` shows a policy engine."
     ),
     references=(PSA_DOCS,),
-    controls=("cis-kubernetes-1.9:5.2.1", "nsa-cisa-k8s:pod-security"),
+    controls=("cis-kubernetes-1.9:5.2.1", "nsa-cisa-k8s:pod-security-enforcement"),
     aliases=("pod-security-admission-applied-1", "pod-security-admission-applied-2", "pod-security-admission-applied",
              "C-0192"),
 )
@@ -737,7 +737,7 @@ def _psa_level_hits(doc: Document, wanted: str) -> Iterator[Hit]:
     references=(PSA_DOCS, "https://kubernetes.io/docs/concepts/security/pod-security-standards/"),
     controls=("cis-kubernetes-1.9:5.2.2", "cis-kubernetes-1.9:5.2.3", "cis-kubernetes-1.9:5.2.4",
               "cis-kubernetes-1.9:5.2.5", "cis-kubernetes-1.9:5.2.8", "cis-kubernetes-1.9:5.2.11",
-              "cis-kubernetes-1.9:5.2.12", "cis-kubernetes-1.9:5.2.13", "nsa-cisa-k8s:pod-security"),
+              "cis-kubernetes-1.9:5.2.12", "cis-kubernetes-1.9:5.2.13", "nsa-cisa-k8s:pod-security-enforcement"),
     aliases=("pod-security-admission-baseline-applied-1", "pod-security-admission-baseline-applied-2",
              "pod-security-admission-baseline-applied", "C-0193", "C-0194", "C-0195", "C-0196", "C-0199",
              "C-0202", "C-0203", "C-0204"),
@@ -760,7 +760,7 @@ def psa_baseline(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
     verification="`kubectl get ns -L pod-security.kubernetes.io/enforce`: restricted on application namespaces.",
     references=(PSA_DOCS, "https://kubernetes.io/docs/concepts/security/pod-security-standards/"),
     controls=("cis-kubernetes-1.9:5.2.6", "cis-kubernetes-1.9:5.2.7", "cis-kubernetes-1.9:5.2.9",
-              "cis-kubernetes-1.9:5.2.10", "cis-kubernetes-1.9:5.7.2", "nsa-cisa-k8s:pod-security"),
+              "cis-kubernetes-1.9:5.2.10", "cis-kubernetes-1.9:5.7.2", "nsa-cisa-k8s:pod-security-enforcement"),
     aliases=("pod-security-admission-restricted-applied-1", "pod-security-admission-restricted-applied-2",
              "pod-security-admission-restricted-applied", "C-0197", "C-0198", "C-0200", "C-0201"),
 )
@@ -793,7 +793,7 @@ policy agent, which its name alone does not tell)."""
         "'calico|cilium|weave|antrea|flannel'`; then check that a deny-all NetworkPolicy really blocks traffic."
     ),
     references=(NETPOL_DOCS, "https://kubernetes.io/docs/concepts/extend-kubernetes/compute-storage-net/network-plugins/"),
-    controls=("cis-kubernetes-1.9:5.3.1", "nsa-cisa-k8s:network-separation"),
+    controls=("cis-kubernetes-1.9:5.3.1", "nsa-cisa-k8s:network-policies"),
     aliases=("ensure-that-the-cni-in-use-supports-network-policies", "C-0205"),
 )
 def cni_without_netpol(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
@@ -842,7 +842,7 @@ def _cluster_wide_policy(index: _Index) -> bool:
     ),
     verification="`kubectl get networkpolicy -A`: every application namespace has at least one policy.",
     references=(NETPOL_DOCS,),
-    controls=("cis-kubernetes-1.9:5.3.2", "nsa-cisa-k8s:network-separation"),
+    controls=("cis-kubernetes-1.9:5.3.2", "nsa-cisa-k8s:network-policies"),
     aliases=("internal-networking", "C-0049", "C-0054", "C-0206"),
 )
 def namespace_without_netpol(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
@@ -871,7 +871,7 @@ def namespace_without_netpol(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
     verification=("`kubectl get networkpolicy -A -o jsonpath='{range .items[*]}{.metadata.name} "
                   "{.spec.podSelector}{\"\\n\"}{end}'`: every policy prints a selector."),
     references=(NETPOL_DOCS,),
-    controls=("cis-kubernetes-1.9:5.3.2", "nsa-cisa-k8s:network-separation"),
+    controls=("cis-kubernetes-1.9:5.3.2", "nsa-cisa-k8s:network-policies"),
     aliases=("KSV-0038", "KSV038"),
 )
 def netpol_without_selector(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
@@ -928,7 +928,7 @@ def _encryption_configs(doc: Document) -> Iterator[tuple[JsonPath, Any, str]]:
     ),
     references=("https://kubernetes.io/docs/tasks/administer-cluster/kms-provider/",
                 "https://kubernetes.io/docs/tasks/administer-cluster/encrypt-data/"),
-    controls=("cis-kubernetes-1.9:5.4.2",),
+    controls=("cis-kubernetes-1.9:5.4.2", "nsa-cisa-k8s:secrets"),
     aliases=("external-secret-storage", "C-0208"),
 )
 def no_kms(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
