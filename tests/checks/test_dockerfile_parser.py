@@ -129,6 +129,7 @@ def test_platform_flag_keeps_an_unknown_variable_unresolved() -> None:
     build = parse(GO_MULTISTAGE)["stages"][0]
     assert build["instructions"][0]["unresolved"] == ["BUILDPLATFORM"]
     assert build["platform"] == ""
+    assert build["unresolved"] == []  # the image reference itself is fully known
 
 
 def test_python_app_continuations_comments_and_env_forms() -> None:
@@ -318,6 +319,8 @@ def test_shell_commands_split_like_a_shell() -> None:
         ("FROM alpine\nSHELL /bin/bash -c\n", "Dockerfile:2: SHELL requires the JSON form"),
         ("FROM alpine\nONBUILD ONBUILD RUN x\n", "Dockerfile:2: ONBUILD ONBUILD is not allowed"),
         ("FROM alpine\nENV A=1\n" + "ENV A=$A$A$A$A\n" * 12, "a variable expands to more than"),
+        ("FROM alpine\nENV A=" + "${A:-" * 5000 + "}" * 5000 + "\n", "Dockerfile:2: variables nested more than"),
+        ("FROM alpine\n" + "RUN true\n" * 20_001, "more than 20,000 instructions"),
     ],
 )
 def test_bad_dockerfiles_are_one_line_parse_errors(text: str, message: str) -> None:
@@ -325,6 +328,24 @@ def test_bad_dockerfiles_are_one_line_parse_errors(text: str, message: str) -> N
         parse_dockerfile(text, "Dockerfile")
     assert message in str(info.value)
     assert "\n" not in str(info.value)
+
+
+def test_hostile_shapes_stay_linear() -> None:
+    """Shapes that a naive lexer handles in quadratic time or worse: each is a megabyte-sized file that
+    must parse (a quadratic step would not finish)."""
+    shapes = [
+        "FROM a\nRUN " + ">" * 900_000 + "\n",
+        "FROM a\nRUN " + "2>" * 450_000 + "\n",
+        "FROM a\nRUN a \\\n" + "b \\\n" * 200_000 + "c\n",
+        "FROM a\nRUN " + "$(" * 400_000 + "\n",
+        "FROM a\nENV A=" + "a" * 4000 + "\nENV B=${A//a/bb} C=${A#*a} D=${A%%a*}\n",
+    ]
+    for text in shapes:
+        (doc,) = parse_dockerfile(text, "Dockerfile")
+        assert len(doc.data["stages"][0]["instructions"]) >= 2
+    env = parse("FROM a\nENV A=" + "a" * 4000 + "\nENV B=${A//a/bb} C=${A#*a} D=${A%%a*}\n")
+    pairs = dict(env["stages"][0]["instructions"][2]["pairs"])
+    assert (len(pairs["B"]), pairs["C"], pairs["D"]) == (8000, "a" * 3999, "")
 
 
 def test_files_are_read_bounded_and_as_utf8(tmp_path: Path) -> None:
@@ -339,7 +360,7 @@ def test_files_are_read_bounded_and_as_utf8(tmp_path: Path) -> None:
         dockerfile_documents(binary, str(binary))
     huge = tmp_path / "huge.dockerfile"
     huge.write_text("FROM alpine\n" + "# padding\n" * 500_000)
-    with pytest.raises(ParseError, match="larger than 4 MiB"):
+    with pytest.raises(ParseError, match="larger than 1 MiB"):
         dockerfile_documents(huge, str(huge))
 
 

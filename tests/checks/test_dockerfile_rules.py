@@ -55,6 +55,8 @@ CASES: list[tuple[str, str, list[int]]] = [
     ("MOAT-DF-002", "FROM debian\nFROM debian:latest AS b\nFROM localhost:5000/tools\nFROM b\nFROM scratch\n",
      [1, 2, 3]),
     ("MOAT-DF-002", "FROM debian@sha256:" + "a" * 64 + "\nARG IMG\nFROM ${IMG}\n", []),
+    ("MOAT-DF-002", "ARG V=3.20\nFROM --platform=$BUILDPLATFORM golang AS b\n"
+                    "FROM --platform=$TARGETPLATFORM alpine:$V\n", [2]),
     ("MOAT-DF-003", "FROM alpine:3.20\nEXPOSE 8080\nEXPOSE 22/tcp\nEXPOSE 20-25\n", [3, 4]),
     ("MOAT-DF-004", "FROM alpine:3.20\nEXPOSE 8080 65535\nEXPOSE 65536\nEXPOSE 0\nEXPOSE http\nARG P\nEXPOSE $P\n",
      [3, 4, 5]),

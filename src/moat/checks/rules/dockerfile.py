@@ -221,7 +221,7 @@ def latest_tag(doc: Document, ctx: RuleContext) -> Iterable[Hit]:
     for stage in _stages(doc):
         item = stage["instructions"][0]
         image = stage["base_image"]
-        if stage["base_stage"] is not None or image.lower() == "scratch" or item["unresolved"]:
+        if stage["base_stage"] is not None or image.lower() == "scratch" or stage["unresolved"]:
             continue
         _repo, tag, pinned = image_tag(image)
         if pinned:
@@ -1075,7 +1075,7 @@ def allowed_registry(doc: Document, ctx: RuleContext) -> Iterable[Hit]:
     for stage in _stages(doc):
         item = stage["instructions"][0]
         image = stage["base_image"]
-        if stage["base_stage"] is not None or image.lower() == "scratch" or item["unresolved"]:
+        if stage["base_stage"] is not None or image.lower() == "scratch" or stage["unresolved"]:
             continue
         if not registry_allowed(image, allowed):
             yield _hit(f"base image {image} is not from an allowed registry ({', '.join(allowed)})", item)

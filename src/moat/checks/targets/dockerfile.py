@@ -31,7 +31,9 @@ The document's ``data``::
      "stages": [{"index": 0, "name": "build" | None, "from": "golang:${GO}",   # as written
                  "base_image": "golang:1.22",        # expanded
                  "base_stage": None | <index of the earlier stage it is built from>,
-                 "platform": None | "linux/amd64", "line": 3, "end_line": 20,
+                 "platform": None | "linux/amd64",
+                 "unresolved": [],                   # variables of the image reference nothing defines
+                 "line": 3, "end_line": 20,
                  "instructions": [<FROM first, then each instruction of the stage>]}]}
 
 and each instruction::
@@ -63,7 +65,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from fnmatch import fnmatchcase
+from fnmatch import fnmatchcase, translate
 from pathlib import Path
 from typing import Any
 
@@ -71,11 +73,14 @@ from moat.checks.document import Document, JsonPath, TargetKind
 from moat.checks.yamlload import read_text
 from moat.errors import ParseError
 
-MAX_BYTES = 4 * 1024 * 1024
+MAX_BYTES = 1024 * 1024
 """Largest Dockerfile read; real ones are kilobytes."""
 MAX_INSTRUCTIONS = 20_000
 MAX_VALUE = 1024 * 1024
 """Longest value a variable may expand to: ``ENV A=$A$A`` repeated would otherwise double each time."""
+MAX_PATTERN_SUBJECT = 4096
+"""Longest value ``${VAR#glob}``, ``${VAR%glob}`` and ``${VAR/glob/x}`` are applied to (glob matching at
+every position is quadratic or worse; real values are paths and versions)."""
 MAX_NESTING = 32
 """Deepest ``${A:-${B:-...}}`` nesting followed."""
 
@@ -163,7 +168,8 @@ class _Parser:
             if not first or first.startswith("#"):
                 continue
             start = index
-            logical, ended = self._trim_continuation(first)
+            piece, ended = self._trim_continuation(first)
+            pieces = [piece]
             while not ended and index < len(lines):
                 nxt = lines[index]
                 index += 1
@@ -171,7 +177,8 @@ class _Parser:
                 if stripped.startswith("#") or not stripped.strip():
                     continue  # comments and empty lines inside a continuation are skipped
                 piece, ended = self._trim_continuation(nxt)
-                logical += piece
+                pieces.append(piece)
+            logical = "".join(pieces)
             if not logical.strip():
                 continue
             word, *more = re.split(r"[ \t]+", logical.strip(), maxsplit=1)
@@ -392,7 +399,9 @@ class _Expander:
             replacement = ""
             if j < len(text) and text[j] == "/":
                 replacement, j = self._scan(text, j + 1, "}", depth + 1)
-            result = _replace(self._lookup(name) or "", pattern, replacement, operator == "//")
+            subject = self._lookup(name) or ""
+            result = subject if len(subject) > MAX_PATTERN_SUBJECT else _replace(subject, pattern, replacement,
+                                                                                  operator == "//")
         else:
             word, j = self._scan(text, j + len(operator), "}", depth + 1)
             result = self._apply(name, value, operator, word)
@@ -412,6 +421,8 @@ class _Expander:
                 self.unresolved.append(name)
             return value or ""
         current = self._lookup(name) or ""
+        if len(current) > MAX_PATTERN_SUBJECT:
+            return current  # glob trimming of huge values would cost O(n²); leave them untouched
         if operator in ("#", "##"):
             cuts = [k for k in range(len(current) + 1) if fnmatchcase(current[:k], word)]
             return current[(max(cuts) if operator == "##" else min(cuts)):] if cuts else current
@@ -420,23 +431,11 @@ class _Expander:
 
 
 def _replace(value: str, pattern: str, replacement: str, every: bool) -> str:
-    """``${VAR/pattern/replacement}``: the longest match of the glob at each position."""
+    """``${VAR/pattern/replacement}``: the longest match of the glob, leftmost first (greedy regex of the glob)."""
     if not pattern:
         return value
-    out: list[str] = []
-    i = 0
-    while i < len(value):
-        end = next((k for k in range(len(value), i, -1) if fnmatchcase(value[i:k], pattern)), None)
-        if end is None:
-            out.append(value[i])
-            i += 1
-            continue
-        out.append(replacement)
-        i = end
-        if not every:
-            out.append(value[i:])
-            return "".join(out)
-    return "".join(out)
+    regex = re.compile(translate(pattern).removesuffix(r"\Z"))
+    return regex.sub(lambda _match: replacement, value, count=0 if every else 1)
 
 
 # ------------------------------------------------------------------------------ shell commands of RUN
@@ -445,6 +444,11 @@ _OPERATORS = ("&&", "||", ";;", ";", "|", "&", "(", ")", "\n")
 _KEYWORDS = frozenset({"if", "then", "else", "elif", "fi", "do", "done", "while", "until", "for", "in",
                        "case", "esac", "!", "{", "}"})
 _ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
+_FD_REDIRECT = re.compile(r"\d+[<>]")
+_DIGITS = re.compile(r"\d*")
+_REDIRECT = re.compile(r"<<-?|<<<|<>|>>|>&|<&|>\||[<>]")
+_SCRIPT_HEREDOC = re.compile(r"""[ \t]*(['"]?)([^\s'";&|<>()]+)\1""")
+_FD_TARGET = re.compile(r"\d+-?|-")
 
 
 def shell_commands(script: str) -> list[dict[str, Any]]:
@@ -556,25 +560,22 @@ def _shell_tokens(script: str) -> list[tuple[str, str]]:
             end_word()
             tokens.append(("op", "("))
             i += 1
-        elif ch in "<>" or (ch.isdigit() and not in_word and re.match(r"\d+[<>]", script[i:i + 3])):
-            digits = re.match(r"\d*", script[i:]).group(0)  # type: ignore[union-attr]
+        elif ch in "<>" or (ch.isdigit() and not in_word and _FD_REDIRECT.match(script, i)):
             end_word()
-            j = i + len(digits)
-            match = re.match(r"<<-?|<<<|<>|>>|>&|<&|>\||[<>]", script[j:])
+            j = _DIGITS.match(script, i).end()  # type: ignore[union-attr]
+            match = _REDIRECT.match(script, j)
             operator = match.group(0) if match else script[j]
             j += len(operator)
             if operator in ("<<", "<<-"):
-                rest = script[j:].lstrip(" \t")
-                delim = re.match(r"""(['"]?)([^\s'";&|<>()]+)\1""", rest)
+                delim = _SCRIPT_HEREDOC.match(script, j)
                 if delim:
                     heredocs.append((delim.group(2), operator == "<<-"))
-                    j = len(script) - len(rest) + delim.end()
-                    i = j
+                    i = delim.end()
                     continue
             if operator in (">&", "<&"):
-                target = re.match(r"\d+-?|-", script[j:])
+                target = _FD_TARGET.match(script, j)
                 if target:
-                    i = j + target.end()
+                    i = target.end()
                     continue
             tokens.append(("redir", operator))
             i = j
@@ -706,9 +707,12 @@ class _Builder:
                           None)
         raw_words = split_words(_flags(item.rest, self.escape)[1], self.escape)
         platform = instruction["flags"].get("platform", [None])[-1]
+        probe = _Expander(self._global_scope(), self.escape, label=self.label, line=item.line)
+        probe.word(raw_words[0] if raw_words else image)
         return {"index": index, "name": name, "from": raw_words[0] if raw_words else image,
-                "base_image": image, "base_stage": base_stage, "platform": platform, "line": item.line,
-                "end_line": item.end_line, "instructions": [instruction]}
+                "base_image": image, "base_stage": base_stage, "platform": platform,
+                "unresolved": probe.unresolved, "line": item.line, "end_line": item.end_line,
+                "instructions": [instruction]}
 
     def _instruction(self, item: _Raw, scope: Mapping[str, str], shell: list[str]) -> dict[str, Any]:
         return _Interpreter(self.label, self.escape, item.line).interpret(item, scope, shell)
