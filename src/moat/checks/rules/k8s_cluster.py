@@ -14,7 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -109,15 +109,27 @@ class _Index:
     by_kind: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     roles: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=dict)
     """(kind, namespace, name) → Role or ClusterRole (namespace "" for a ClusterRole)."""
+    accounts: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    """(namespace, name) → ServiceAccount."""
+    facts: dict[str, Any] = field(default_factory=dict)
+    """Answers about the whole run, computed on first use (namespaces with a NetworkPolicy …)."""
+
+    def fact(self, name: str, compute: Callable[[_Index], Any]) -> Any:
+        if name not in self.facts:
+            self.facts[name] = compute(self)
+        return self.facts[name]
 
 
 _CACHE: list[tuple[Sequence[Document], _Index]] = []
+"""The last run's index. The engine hands every rule of a run the same ``documents`` sequence, so
+relating objects costs one pass per run instead of one per object and rule."""
 
 
 def _index(documents: Sequence[Document]) -> _Index:
     """The run's objects, built once per run: the engine passes the same sequence to every rule."""
-    if _CACHE and _CACHE[0][0] is documents:
-        return _CACHE[0][1]
+    cached = _CACHE[0] if _CACHE else None
+    if cached is not None and cached[0] is documents:
+        return cached[1]
     index = _Index()
     for doc in documents:
         if doc.kind != TargetKind.KUBERNETES:
@@ -129,6 +141,8 @@ def _index(documents: Sequence[Document]) -> _Index:
             if kind in ("Role", "ClusterRole"):
                 namespace = effective_namespace(obj) if kind == "Role" else ""
                 index.roles[(kind, namespace, name_of(obj))] = obj
+            elif kind == "ServiceAccount":
+                index.accounts[(effective_namespace(obj), name_of(obj))] = obj
     _CACHE[:] = [(documents, index)]
     return index
 
@@ -579,8 +593,8 @@ def default_sa_automount(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
     aliases=("namespace-without-service-account", "C-0189"),
 )
 def namespace_without_sa(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
-    index = _index(ctx.documents)
-    own = {effective_namespace(sa) for sa in index.by_kind.get("ServiceAccount", ()) if name_of(sa) != "default"}
+    own = _index(ctx.documents).fact("namespaces-with-own-account", lambda index: {
+        namespace for namespace, name in index.accounts if name != "default"})
     for base, namespace in _own_objects(doc):
         if kind_of(namespace) == "Namespace" and name_of(namespace) not in own:
             yield Hit(f"namespace {name_of(namespace)!r} has no service account besides 'default'",
@@ -621,17 +635,10 @@ def pod_token_automount(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
             yield Hit(f"{label} sets automountServiceAccountToken: true",
                       path=(*base, *path, "automountServiceAccountToken"), resource=label)
             continue
-        sa = _find_account(_index(ctx.documents), account, effective_namespace(obj))
+        sa = _index(ctx.documents).accounts.get((effective_namespace(obj), account))
         if sa is not None and sa.get("automountServiceAccountToken") is not False:
             yield Hit(f"{label} mounts the token of service account {account!r}, which does not disable automount",
                       path=(*base, *path), resource=label)
-
-
-def _find_account(index: _Index, name: str, namespace: str) -> dict[str, Any] | None:
-    for account in index.by_kind.get("ServiceAccount", ()):
-        if name_of(account) == name and effective_namespace(account) == namespace:
-            return account
-    return None
 
 
 manual_rule(
@@ -700,7 +707,7 @@ def _external_admission(index: _Index) -> bool:
 def psa_missing(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
     index = _index(ctx.documents)
     namespaces = [(base, obj) for base, obj in _own_objects(doc) if kind_of(obj) == "Namespace"]
-    if not namespaces or _external_admission(index):
+    if not namespaces or index.fact("external-admission", _external_admission):
         return
     for base, namespace in namespaces:
         if not any(str(key).startswith(PSA_ENFORCE) for key in labels_of(namespace)):
@@ -826,6 +833,11 @@ def _cluster_wide_policy(index: _Index) -> bool:
     return False
 
 
+def _policy_namespaces(index: _Index) -> set[str]:
+    return {effective_namespace(policy) for kind in ("NetworkPolicy", "CiliumNetworkPolicy")
+            for policy in index.by_kind.get(kind, ())}
+
+
 @rule(
     id="MOAT-K8S-231",
     title="Namespace has no NetworkPolicy",
@@ -848,10 +860,9 @@ def _cluster_wide_policy(index: _Index) -> bool:
 def namespace_without_netpol(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
     index = _index(ctx.documents)
     namespaces = [(base, obj) for base, obj in _own_objects(doc) if kind_of(obj) == "Namespace"]
-    if not namespaces or _cluster_wide_policy(index):
+    if not namespaces or index.fact("cluster-wide-policy", _cluster_wide_policy):
         return
-    covered = {effective_namespace(p) for kind in ("NetworkPolicy", "CiliumNetworkPolicy")
-               for p in index.by_kind.get(kind, ())}
+    covered = index.fact("namespaces-with-policy", _policy_namespaces)
     for base, namespace in namespaces:
         if name_of(namespace) not in covered:
             yield Hit(f"namespace {name_of(namespace)!r} has no NetworkPolicy", path=base,
