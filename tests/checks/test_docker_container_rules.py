@@ -168,6 +168,16 @@ def test_each_item_fails_on_its_own_setting(changes: dict[str, Any], expected: l
     assert failures(container(changes)) == sorted(expected)
 
 
+def test_dropping_every_default_capability_counts_as_drop_all() -> None:
+    """podman reports --cap-drop ALL as the list of default capabilities it removed."""
+    podman_style = ["AUDIT_WRITE", "CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "MKNOD", "NET_RAW",
+                    "SETFCAP", "SETGID", "SETPCAP", "SETUID", "SYS_CHROOT"]
+    assert failures(container({"HostConfig.CapDrop": podman_style})) == []  # NET_BIND_SERVICE was added back
+    assert failures(container({"HostConfig.CapDrop": podman_style[1:]})) == [
+        ("MOAT-DC-004", 'container "web" does not drop all capabilities (no --cap-drop ALL)')
+    ]
+
+
 def test_pinned_images_pass() -> None:
     for image in ("web@sha256:" + "a" * 64, "sha256:" + "b" * 64, "localhost:5000/web:2"):
         assert failures(container({"Config.Image": image})) == []
@@ -194,6 +204,8 @@ def test_sshd_from_the_process_list() -> None:
     assert [rid for rid, _ in failures(container(top=podman_top))] == ["MOAT-DC-007"]
     not_sshd = {"Titles": ["PID", "CMD"], "Processes": [["1", "/usr/bin/sshd-keygen-wrapper-not-a-daemon"]]}
     assert failures(container(top=not_sshd)) == []
+    # In the host's PID namespace the process list is the host's own: its sshd is not the container's.
+    assert [rid for rid, _ in failures(container({"HostConfig.PidMode": "host"}, top=docker_top))] == ["MOAT-DC-016"]
 
 
 def test_apparmor_and_selinux_apply_where_the_host_has_them() -> None:

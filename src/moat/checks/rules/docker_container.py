@@ -213,6 +213,13 @@ DANGEROUS_CAPABILITIES = [
 ]
 
 
+DEFAULT_CAPABILITIES = frozenset({
+    "AUDIT_WRITE", "CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "MKNOD", "NET_BIND_SERVICE", "NET_RAW",
+    "SETFCAP", "SETGID", "SETPCAP", "SETUID", "SYS_CHROOT",
+})
+"""What Docker grants a container unless told otherwise (moby's default capability list)."""
+
+
 @rule(
     id="MOAT-DC-004",
     title="Container capabilities are not restricted",
@@ -240,9 +247,12 @@ def capabilities(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
         if _cap(str(cap)) in dangerous:
             yield _hit(doc, f"adds capability {_cap(str(cap))}", ("HostConfig", "CapAdd", index), str(cap))
     dropped = {_cap(str(c)) for c in host_config(doc).get("CapDrop") or ()}
-    if ctx.params.get("require_drop_all") and "ALL" not in dropped:
+    added = {_cap(str(c)) for c in host_config(doc).get("CapAdd") or ()}
+    # Docker reports --cap-drop ALL as ["ALL"]; podman lists each default capability it dropped instead.
+    kept = set() if "ALL" in dropped else DEFAULT_CAPABILITIES - dropped - added
+    if ctx.params.get("require_drop_all") and kept:
         yield _hit(doc, "does not drop all capabilities (no --cap-drop ALL)", ("HostConfig", "CapDrop"),
-                   ",".join(sorted(dropped)))
+                   "keeps " + ",".join(sorted(kept)))
 
 
 def _cap(value: str) -> str:
@@ -328,6 +338,8 @@ def sensitive_mounts(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
     aliases=(_alias("5.7"),),
 )
 def sshd_running(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
+    if str(host_config(doc).get("PidMode") or "") == "host":
+        return  # its process list is the host's (5.16 reports the shared namespace itself)
     top = _mapping(doc.facts.get("top"))
     titles = [str(t).upper() for t in top.get("Titles") or ()]
     column = next((i for i, t in enumerate(titles) if t in ("CMD", "COMMAND", "ARGS")), None)
