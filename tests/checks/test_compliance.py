@@ -327,3 +327,79 @@ def test_missing_file_and_directory(tmp_path: Path) -> None:
         load_saved_report(tmp_path / "nope.json")
     with pytest.raises(MoatError, match="not a file"):
         load_saved_report(tmp_path)
+
+
+# ------------------------------------------------------------------------------ with the built-in rules
+
+DOCKERFILES = CORPUS / "misconfig" / "dockerfile" / "trivy-checks"
+
+
+def _builtin_report(template_text: str, paths: Sequence[Path]) -> tuple[ComplianceReport, list[Rule]]:
+    from moat.checks.collect import collect
+    from moat.checks.rule import builtin_rules
+
+    template = parse_template(template_text, "builtin-test.yaml")
+    selected = template.select(builtin_rules())
+    run = evaluate(collect([str(p) for p in paths]).documents, selected, params=template.params,
+                   severity_overrides=template.severity)
+    return build_report(template, merge_results([results_from_run(run)]), run.findings, selected=selected), selected
+
+
+def _mapped(selected: Sequence[Rule], alias: str, prefix: str) -> dict[str, list[Rule]]:
+    """Control id → the built-in rules answering to a peer id that map to it."""
+    found: dict[str, list[Rule]] = {}
+    for item in selected:
+        if alias in item.aliases:
+            for control in item.controls:
+                if control.startswith(prefix):
+                    found.setdefault(control[len(prefix):], []).append(item)
+    return found
+
+
+CIS_DOCKER = "id: cis-docker\ntitle: CIS Docker\nframework: cis-docker-1.6\nselect: {frameworks: [cis-docker-1.6]}\n"
+PSS_BASELINE = "id: pss\ntitle: PSS baseline\nframework: 'pss:baseline/*'\nselect: {frameworks: ['pss:baseline/*']}\n"
+
+
+def test_builtin_rules_fail_the_cis_docker_control_of_a_root_dockerfile() -> None:
+    bad = DOCKERFILES / "DS-0002-bad-1" / "Dockerfile"
+    report, selected = _builtin_report(CIS_DOCKER, [bad])
+    mapped = _mapped(selected, "DS-0002", "cis-docker-1.6:")
+    assert mapped, "no built-in rule for DS-0002 maps to CIS Docker"
+    controls = by_id(report)
+    for control_id_, rules in mapped.items():
+        control = controls[control_id_]
+        assert control.status == FAIL
+        failing = {f.rule_id for f in control.findings}
+        assert failing & {r.id for r in rules if TargetKind.DOCKERFILE in r.targets}
+        assert all(f.file == str(bad) and f.line >= 1 for f in control.findings)
+    # controls only host rules read had nothing to read
+    host_only = [c for c in report.controls
+                 if c.rules and all(e.result.targets == (TargetKind.DOCKER_HOST,) and not e.result.manual
+                                    for e in c.rules)]
+    assert host_only and all(c.status == NOT_ASSESSED for c in host_only)
+
+
+def test_builtin_rules_on_a_good_dockerfile_pass_their_rules_but_not_the_image_half() -> None:
+    good = DOCKERFILES / "DS-0002-good-1" / "Dockerfile"
+    report, selected = _builtin_report(CIS_DOCKER, [good])
+    controls = by_id(report)
+    for control_id_, rules in _mapped(selected, "DS-0002", "cis-docker-1.6:").items():
+        control = controls[control_id_]
+        results = {entry.result.rule_id: entry.result for entry in control.rules}
+        for item in rules:
+            if TargetKind.DOCKERFILE in item.targets:
+                assert results[item.id].status == PASS and results[item.id].evaluated == 1
+        unread = [e for e in control.rules if not e.result.manual and TargetKind.DOCKERFILE not in e.result.targets]
+        assert control.status == (NOT_ASSESSED if unread else PASS)
+
+
+def test_builtin_pss_baseline_on_corpus_pods() -> None:
+    bad, _ = _builtin_report(PSS_BASELINE, [TRIVY_K8S / "KSV-0017-bad-1" / "manifest.yaml"])
+    good, selected = _builtin_report(PSS_BASELINE, [TRIVY_K8S / "KSV-0017-good-1" / "manifest.yaml"])
+    mapped = _mapped(selected, "KSV-0017", "pss:")
+    assert mapped, "no built-in rule for KSV-0017 maps to a PSS control"
+    for local in mapped:
+        failed = by_id(bad)[local]
+        assert failed.status == FAIL
+        assert any(f.container == "hello" and f.line == 14 for f in failed.findings)
+        assert by_id(good)[local].status == PASS

@@ -179,3 +179,52 @@ def test_a_report_for_another_framework_is_merged_with_a_warning(template: str, 
     assert result.exit_code == 0
     assert "written for framework pss" in result.stderr
     assert statuses(json.loads(result.stdout))["4.1"] == "FAIL"
+
+
+CIS_DOCKER = "id: cis-docker\ntitle: CIS Docker\nframework: cis-docker-1.6\nselect: {frameworks: [cis-docker-1.6]}\n"
+
+
+def test_a_host_report_and_a_repository_report_merge_into_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Built-in rules through the real commands: ``moat host`` on a small host tree (a daemon.json that
+    turns inter-container traffic off) and ``moat config`` on a corpus Dockerfile, merged."""
+    from moat.cli import host
+
+    monkeypatch.delenv("DOCKER_HOST", raising=False)  # no engine: the host's files only
+    template = tmp_path / "cis-docker.yaml"
+    template.write_text(CIS_DOCKER)
+    root = tmp_path / "root"
+    (root / "etc" / "docker").mkdir(parents=True)
+    (root / "etc" / "docker" / "daemon.json").write_text('{"icc": false, "live-restore": true}')
+    local = typer.Typer()
+    compliance.register(local)
+    config.register(local)
+    host.register(local)
+    host_json, repo_json = tmp_path / "host.json", tmp_path / "repo.json"
+    for args in (["host", "--root", str(root)], ["config", str(BAD)]):
+        out = host_json if args[0] == "host" else repo_json
+        done = runner.invoke(local, [*args, "--template", str(template), "--format", "json", "-o", str(out)])
+        assert done.exit_code == 0, done.stderr
+    reports = {}
+    for name, sources in (("host", [host_json]), ("repo", [repo_json]), ("both", [host_json, repo_json])):
+        args = ["compliance", "report", "-t", str(template)]
+        for source in sources:
+            args += ["--from", str(source)]
+        done = runner.invoke(local, args)
+        assert done.exit_code == 0, done.stderr
+        reports[name] = json.loads(done.stdout)
+
+    def by_kind(report: dict[str, Any], kinds: set[str]) -> list[dict[str, Any]]:
+        """Automated controls whose rules all read one of ``kinds``."""
+        return [c for c in report["controls"] if c["rules"] and all(
+            not r["manual"] and set(r["targets"]) <= kinds for r in c["rules"])]
+
+    host_controls = by_kind(reports["both"], {"docker-host"})
+    assert host_controls
+    assert all(c["status"] in ("PASS", "FAIL") for c in host_controls)  # evaluated on the host
+    assert all(c["status"] == "NOT_ASSESSED" for c in by_kind(reports["repo"], {"docker-host"}))
+    icc = [c for c in host_controls if c["id"] == "2.2"]
+    assert [c["status"] for c in icc] == ["PASS"]  # daemon.json sets icc false
+    assert statuses(reports["both"])["4.1"] == "FAIL" == statuses(reports["repo"])["4.1"]
+    assert statuses(reports["host"])["4.1"] == "NOT_ASSESSED"
+    counts = {name: r["summary"]["by_status"]["NOT_ASSESSED"] for name, r in reports.items()}
+    assert counts["both"] < min(counts["host"], counts["repo"])
