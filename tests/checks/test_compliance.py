@@ -403,3 +403,14 @@ def test_builtin_pss_baseline_on_corpus_pods() -> None:
         assert failed.status == FAIL
         assert any(f.container == "hello" and f.line == 14 for f in failed.findings)
         assert by_id(good)[local].status == PASS
+
+
+def test_the_compliance_template_severities_apply_to_merged_reports(tmp_path: Path) -> None:
+    path = saved(run_rules(manifest_documents("KSV-0017-bad-1")), "k8s/", tmp_path, "r.json")
+    loaded = load_saved_report(path)
+    assert loaded.findings[0].severity == "HIGH"
+    template = parse_template(CIS_TEMPLATE.replace("select:\n", "severity: {T-PRIV: LOW}\nselect:\n"), "t.yaml")
+    report = build_report(template, merge_results([loaded.checks]), loaded.findings)
+    privileged = by_id(report)["5.2.2"]
+    assert privileged.rules[0].result.severity == "LOW" and privileged.findings[0].severity == "LOW"
+    assert report.failures_by_severity()["LOW"] == 1 and report.failures_by_severity()["HIGH"] == 0

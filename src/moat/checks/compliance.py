@@ -415,6 +415,11 @@ def build_report(
     excluded = set(template.exclude)
     severity_overrides = template.severity
     merged = {rid: replace(result) for rid, result in results.items() if rid not in excluded}
+    for rid, severity in severity_overrides.items():  # a merged report may have run another template
+        if rid in merged:
+            merged[rid].severity = severity
+    findings = [replace(f, severity=severity_overrides[f.rule_id]) if f.rule_id in severity_overrides else f
+                for f in findings]
     for item in selected:
         if item.id in excluded:
             continue
