@@ -677,3 +677,15 @@ def test_running_processes_win_over_manifests(tmp_path: Path, kubeadm_pki: Path)
     assert apiserver["manifest"] == "/etc/kubernetes/manifests/kube-apiserver.yaml"
     assert apiserver["version"] == "1.29.3"
     assert scan.document.data["components"]["scheduler"]["origin"] == "manifest"
+
+
+def test_pki_walk_does_not_follow_linked_directories(tmp_path: Path, kubeadm_pki: Path) -> None:
+    build_master(tmp_path, kubeadm_pki)
+    (tmp_path / "etc/kubernetes/pki/etcd/loop").symlink_to("..")
+    (tmp_path / "etc/kubernetes/pki/host-ssl").symlink_to("/etc/kubernetes/manifests")
+    data = collect(tmp_path)
+    pki = data["paths"]["pki"]
+    assert "/etc/kubernetes/pki/etcd/loop" in pki and "/etc/kubernetes/pki/host-ssl" in pki
+    assert not any(path.startswith(("/etc/kubernetes/pki/etcd/loop/", "/etc/kubernetes/pki/host-ssl/"))
+                   for path in pki)
+    assert len(pki) == len(set(pki)) == 2 + 2 * len(PKI_PAIRS) + 2 + 2  # dirs, pairs, sa pair, two links

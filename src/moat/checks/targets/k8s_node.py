@@ -219,8 +219,19 @@ class NodeFS:
             seen += 1
             if seen >= MAX_TREE_ENTRIES:
                 return
-            if stat.S_ISDIR(info.st_mode):
+            if stat.S_ISDIR(info.st_mode) and (current == node_path or not self.is_symlink(current)):
                 pending.extend(f"{current}/{name}" for name in self.listdir(current))
+
+    def is_symlink(self, node_path: str) -> bool:
+        """Whether the last part of ``node_path`` is itself a link (its parents resolved inside the root)."""
+        parent, _, name = node_path.rstrip("/").rpartition("/")
+        host = self.resolve(parent or "/")
+        if host is None or not name:
+            return False
+        try:
+            return stat.S_ISLNK(os.lstat(host / name).st_mode)
+        except OSError:
+            return False
 
 
 class Accounts:
