@@ -7,7 +7,10 @@ mmdebstrap root filesystem, so Debian's own setuid binaries are there) and adds,
    (GitLab token), ``usr/local/bin/helper`` (mode 4755) and ``usr/local/bin/grouper`` (mode 2755);
 4. a whiteout of ``root/.ssh/id_rsa`` (the ``RUN rm`` that does not remove anything from layer 3);
 5. ``opt/cache`` made opaque (its old ``token.txt`` is hidden, still in layer 3);
-6. a plain 0755 ``usr/bin/newgrp`` replacing Debian's setuid one.
+6. a plain 0755 ``usr/bin/newgrp`` replacing Debian's setuid one;
+
+and a config whose history step 3 ran ``npm ci`` with an npm token, whose Env holds a Vault token and
+whose Labels a Slack webhook (what ``moat config`` finds in an image config, CIS Docker 4.10).
 
 The generated credentials are fake but well-formed; they are written to facts.json so the tests can
 check every report for them.
@@ -65,7 +68,12 @@ def _build(out: Path, scratch: Path) -> dict[str, Any]:
         path = plant / "usr/local/bin" / name
         path.write_text("#!/bin/sh\nexec id\n")
         os.chmod(path, mode)
-    images.run(["umoci", "insert", "--image", image, str(plant), "/"])
+    npm = "npm_" + _rand(ALNUM, 36)
+    slack = f"https://hooks.slack.com/services/T{_rand('ABCDEFGH0123456789', 8)}/B{_rand('ABCDEFGH0123', 10)}/" + _rand(
+        ALNUM, 24)
+    vault = "hvs." + _rand(ALNUM, 24)
+    images.run(["umoci", "insert", "--image", image, "--history.created_by",
+                f"/bin/sh -c echo //registry.npmjs.org/:_authToken={npm} > /root/.npmrc && npm ci", str(plant), "/"])
     images.run(["umoci", "insert", "--image", image, "--whiteout", "/root/.ssh/id_rsa"])
     cleared = scratch / "cleared-cache"
     cleared.mkdir()
@@ -75,6 +83,10 @@ def _build(out: Path, scratch: Path) -> dict[str, Any]:
     newgrp.write_text("#!/bin/sh\necho newgrp disabled\n")
     os.chmod(newgrp, 0o755)
     images.run(["umoci", "insert", "--image", image, str(newgrp), "/usr/bin/newgrp"])
+    images.run(["umoci", "config", "--image", image, "--config.env", f"VAULT_TOKEN={vault}",
+                "--config.env", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                "--config.label", f"alerts.webhook={slack}", "--config.label", "org.opencontainers.image.title=secrets",
+                "--config.cmd", "/bin/bash"])
     images.run(["umoci", "gc", "--layout", str(layout)])
     archive = out / "secrets.docker.tar"
     images.run(["skopeo", "copy", "-q", f"oci:{layout}:secrets", f"docker-archive:{archive}:moat/secrets:test"])
@@ -85,6 +97,9 @@ def _build(out: Path, scratch: Path) -> dict[str, Any]:
         "aws_secret_access_key": secret_key,
         "github_token": github,
         "gitlab_token": gitlab,
+        "npm_token": npm,
+        "slack_webhook": slack,
+        "vault_token": vault,
     }
 
 
