@@ -600,18 +600,45 @@ def _shell_tokens(script: str) -> list[tuple[str, str]]:
 
 
 def _flags(rest: str, escape: str) -> tuple[list[tuple[str, str]], str]:
-    """Leading ``--name[=value]`` flags and the text after them."""
+    """Leading ``--name[=value]`` flags and the text after them (one pass over the text)."""
     flags: list[tuple[str, str]] = []
-    remaining = rest
-    while remaining.startswith("--"):
-        words = split_words(remaining, escape)
-        if not words or words[0] == "--":
+    position = 0
+    while rest.startswith("--", position):
+        end = _word_end(rest, position, escape)
+        word = rest[position:end]
+        if word == "--":
             break
-        first = words[0]
-        name, eq, value = first[2:].partition("=")
-        flags.append((name.lower(), value if eq else "true"))
-        remaining = remaining[remaining.find(first) + len(first):].lstrip(" \t")
-    return flags, remaining
+        name, eq, value = word[2:].partition("=")
+        flags.append((name.lower(), _unquote(value) if eq else "true"))
+        position = end
+        while position < len(rest) and rest[position] in " \t":
+            position += 1
+    return flags, rest[position:]
+
+
+def _word_end(text: str, start: int, escape: str) -> int:
+    """Index just past the word starting at ``start`` (blanks inside quotes do not end it)."""
+    quote = ""
+    i = start
+    while i < len(text):
+        ch = text[i]
+        if quote:
+            if ch == quote:
+                quote = ""
+        elif ch in " \t":
+            return i
+        elif ch in "'\"":
+            quote = ch
+        elif ch == escape:
+            i += 1
+        i += 1
+    return len(text)
+
+
+def _unquote(value: str) -> str:
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+        return value[1:-1]
+    return value
 
 
 def _json_array(text: str) -> list[str] | None:
