@@ -12,13 +12,11 @@ from corpus import Case, cases, known_differences
 CASES = cases("misconfig", "kubernetes/trivy-checks")
 KNOWN = known_differences(KNOWN_FILE)
 
-OTHER_OWNERS = {
-    "KSV-0109-bad-1": "secrets in a ConfigMap: the MOAT-SEC rules (rules/secrets_config.py) do not flag it yet",
-}
-"""Bad cases whose check belongs to another module and is not covered yet; remove a case here when its
-rule lands (a strict xfail fails the run as a reminder). The cluster-object cases (KCV-0093
-ingress-nginx, KSV-0037 kube-system, KSV-0038 NetworkPolicy selectors) pass through rules/k8s_cluster.py
-and KSV-0109-bad-2 through MOAT-SEC-031. Good counterparts always run normally (nothing may fire)."""
+OTHER_OWNERS: dict[str, str] = {}
+"""Bad cases whose check belongs to another module that does not cover it yet (case -> reason), run as
+strict xfails so the run fails as a reminder once the rule lands. Empty now: the cluster-object cases
+(KCV-0093 ingress-nginx, KSV-0037 kube-system, KSV-0038 NetworkPolicy selectors) pass through
+rules/k8s_cluster.py and KSV-0109 (secrets in a ConfigMap) through the MOAT-SEC rules."""
 
 
 PSS_SLUGS = {

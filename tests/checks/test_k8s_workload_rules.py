@@ -271,6 +271,7 @@ def test_windows_pods_are_exempt_from_linux_only_restricted_controls(rules: dict
     (["NET_BIND_SERVICE"], ["ALL"], False, False),
     (["SYS_ADMIN"], ["ALL"], True, True),
     (["CAP_SYS_ADMIN"], ["ALL"], True, True),
+    (["CAP_CHOWN"], ["ALL"], True, True),
     ([], ["all"], False, True),
     ([], [], False, True),
 ])

@@ -276,7 +276,8 @@ def baseline_capabilities(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
         return
     for ref in pod.containers:
         added = _capability_list(ref, "add")
-        extra = [str(value) for value in added if capability_name(value) not in BASELINE_CAPABILITIES]
+        # Compared as written, as the admission controller does: "CAP_CHOWN" or "chown" is not "CHOWN".
+        extra = [str(value) for value in added if value not in BASELINE_CAPABILITIES]
         if extra:
             yield Hit(f'container "{ref.name}" adds {_quoted(extra)}',
                       path=(*ref.path, "securityContext", "capabilities", "add"), container=ref.name,
