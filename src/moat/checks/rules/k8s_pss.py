@@ -708,6 +708,7 @@ def volume_types(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
         return
     for index, volume in enumerate(volumes):
         values = mapping(volume)
+        # A volume with no source at all is defaulted to emptyDir by the API server before admission.
         sources = [key for key in values if key != "name" and values[key] is not None]
         if sources and not any(key in RESTRICTED_VOLUME_SOURCES for key in sources):
             name = values.get("name", index)
