@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -125,9 +126,14 @@ class Host:
         return self.write("etc/docker/daemon.json", json.dumps(settings, indent=2) + "\n", mode)
 
     def socket(self, relative: str, mode: int, uid: int = 0, gid: int = 0) -> None:
+        """A real listening unix socket. Bound under a short directory (the 108-byte address limit), then
+        moved into the tree: the file keeps being a socket."""
         path = self.root / relative
         server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        server.bind(str(path))
+        short = Path(tempfile.mkdtemp(prefix="moat-sock-", dir="/tmp"))
+        server.bind(str(short / "s"))
+        os.rename(short / "s", path)
+        short.rmdir()
         self._servers.append(server)
         os.chmod(path, mode)
         os.chown(path, uid, gid)

@@ -41,6 +41,8 @@ from moat.image.source import SourceOptions
 
 MAX_CONFIG_BYTES = 1024 * 1024
 """daemon.json, units, audit rules, passwd: real ones are a few KiB."""
+MAX_ACCOUNTS_BYTES = 16 * 1024 * 1024
+"""/etc/passwd and /etc/group: hosts with directory-synced accounts have large ones."""
 MAX_CMDLINE_BYTES = 256 * 1024
 MAX_LISTED = 2000
 """Entries read from one directory (drop-ins, audit rule files, registry certificates)."""
@@ -464,13 +466,13 @@ class Accounts:
 
 def read_accounts(root: HostRoot) -> Accounts:
     accounts = Accounts()
-    for line in (root.read_text("/etc/passwd") or "").splitlines():
+    for line in (root.read_text("/etc/passwd", MAX_ACCOUNTS_BYTES) or "").splitlines():
         fields = line.split(":")
         if len(fields) >= 4 and fields[2].isdigit():
             accounts.users.setdefault(int(fields[2]), fields[0])
             if fields[3].isdigit():
                 accounts.primary_groups[fields[0]] = int(fields[3])
-    for line in (root.read_text("/etc/group") or "").splitlines():
+    for line in (root.read_text("/etc/group", MAX_ACCOUNTS_BYTES) or "").splitlines():
         fields = line.split(":")
         if len(fields) >= 3 and fields[2].isdigit():
             accounts.groups.setdefault(int(fields[2]), fields[0])
