@@ -339,6 +339,7 @@ def test_hostile_shapes_stay_linear() -> None:
         "FROM a\nRUN a \\\n" + "b \\\n" * 200_000 + "c\n",
         "FROM a\nRUN " + "$(" * 400_000 + "\n",
         "FROM a\nCOPY " + '--a="x y" ' * 90_000 + "a /b/\n",
+        "# syntax=x" + " " * 900_000 + "y\nFROM a\nRUN x\n",
         "FROM a\nENV A=" + "a" * 4000 + "\nENV B=${A//a/bb} C=${A#*a} D=${A%%a*}\n",
     ]
     for text in shapes:

@@ -155,6 +155,11 @@ def test_history_steps(created_by: str, expected: tuple[str, str]) -> None:
     assert step(created_by) == expected
 
 
+def test_history_steps_of_hostile_configs_parse_in_one_pass() -> None:
+    assert step(" " * 2_000_000 + "x") == ("RUN", "x")
+    assert step("|1 " + "A=b " * 200_000 + "apt-get update") == ("RUN", "apt-get update")
+
+
 def test_update_alone_in_history() -> None:
     doc = constructed(history=[
         "/bin/sh -c #(nop) ADD file:3e8a0c8b2f in / ",

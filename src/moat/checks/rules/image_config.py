@@ -37,7 +37,6 @@ def _history(doc: Document) -> Iterator[tuple[int, str]]:
             yield index, str(entry["created_by"])
 
 
-_BUILDKIT_SUFFIX = re.compile(r"\s*#\s*buildkit\s*$")
 _ARGS_PREFIX = re.compile(r"^\|\d+(\s+[A-Za-z_][A-Za-z0-9_]*=\S*)*\s+")
 _SHELL_PREFIX = re.compile(r"^(/bin/|/usr/bin/)?(ba|a|da)?sh\s+-c\s+")
 
@@ -49,7 +48,9 @@ def step(created_by: str) -> tuple[str, str]:
     ``/bin/sh -c apt-get update`` (with ``|N ARG=…`` before it when build args were set) for RUN;
     BuildKit writes ``RUN /bin/sh -c apt-get update # buildkit`` and ``ADD src dest # buildkit``.
     """
-    text = _BUILDKIT_SUFFIX.sub("", created_by.strip())
+    text = created_by.strip()
+    if text.endswith("buildkit") and text[:-len("buildkit")].rstrip().endswith("#"):
+        text = text[:-len("buildkit")].rstrip()[:-1].rstrip()
     if text.startswith("RUN "):
         text = text[4:].lstrip()
     text = _ARGS_PREFIX.sub("", text)

@@ -95,7 +95,7 @@ DIRECTIVES = frozenset({"syntax", "escape", "check"})
 DEFAULT_SHELL = ("/bin/sh", "-c")
 POSIX_SHELLS = frozenset({"sh", "bash", "ash", "dash", "zsh", "ksh", "mksh"})
 
-_DIRECTIVE = re.compile(r"^#\s*([a-zA-Z][a-zA-Z0-9]*)\s*=\s*(.+?)\s*$")
+_DIRECTIVE = re.compile(r"^#[ \t]*([a-zA-Z][a-zA-Z0-9]*)[ \t]*=(.*)$")
 _HEREDOC = re.compile(r"^(\d*)<<(-?)([^<]*)$")
 _NAME_START = re.compile(r"[A-Za-z_]")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -198,9 +198,9 @@ class _Parser:
         index = 0
         while index < len(lines):
             match = _DIRECTIVE.match(lines[index])
-            if not match or match.group(1).lower() not in DIRECTIVES:
+            if not match or match.group(1).lower() not in DIRECTIVES or not match.group(2).strip():
                 break
-            key, value = match.group(1).lower(), match.group(2)
+            key, value = match.group(1).lower(), match.group(2).strip()
             if key in self.directives:
                 raise self.error(index + 1, f"only one {key} parser directive can be used")
             if key == "escape":
