@@ -6,9 +6,12 @@ evaluated by the built-in rules. Also: every CIS item of sections 1, 2, 3 and 5 
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
+import shutil
 import socket
+import socketserver
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -560,3 +563,78 @@ def test_manual_items_are_reported_with_their_steps(host: Host) -> None:
     manual = {f.rule_id: f for f in run_rules(host.root) if f.status == "MANUAL"}
     assert sorted(manual) == ["MOAT-DH-019", "MOAT-DH-020", "MOAT-DH-021", "MOAT-DH-037"]
     assert "docker version" in manual["MOAT-DH-020"].verification
+
+
+# ----------------------------------------------------------------------------------------------
+# A hostile engine
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    answers: dict[str, bytes] = {}
+
+    def do_GET(self) -> None:
+        body = self.answers.get(self.path.split("?")[0], b"{}")
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+class _UnixHTTPServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+    daemon_threads = True
+
+    def get_request(self) -> tuple[socket.socket, tuple[str, int]]:
+        request, _ = super().get_request()
+        return request, ("engine", 0)  # BaseHTTPRequestHandler wants a (host, port) client address
+
+
+FakeEngine = tuple[str, dict[str, bytes]]
+
+
+@pytest.fixture
+def fake_engine() -> Iterator[FakeEngine]:
+    """A real HTTP server on a unix socket whose answers each test sets."""
+    directory = Path(tempfile.mkdtemp(prefix="moat-eng-", dir="/tmp"))
+    answers: dict[str, bytes] = {}
+    handler = type("Handler", (_Handler,), {"answers": answers})
+    server = _UnixHTTPServer(str(directory / "engine.sock"), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"unix://{directory}/engine.sock", answers
+    server.shutdown()
+    server.server_close()
+    shutil.rmtree(directory)
+
+
+def test_engine_answers_that_are_not_json_are_one_line_errors(host: Host, fake_engine: FakeEngine) -> None:
+    url, answers = fake_engine
+    answers["/info"] = b"<html>not an engine</html>"
+    with pytest.raises(ParseError, match=r"engine at .*engine\.sock: GET /info did not answer JSON"):
+        collect_docker_host(str(host.root), url)
+
+
+def test_engine_answers_are_bounded(host: Host, fake_engine: FakeEngine, monkeypatch: pytest.MonkeyPatch) -> None:
+    url, answers = fake_engine
+    monkeypatch.setattr("moat.checks.targets.docker_host.MAX_ENGINE_BYTES", 1024)
+    answers["/version"] = json.dumps({"Version": "x" * 4096}).encode()
+    with pytest.raises(MoatError, match=r"GET /version answer exceeds"):
+        collect_docker_host(str(host.root), url)
+
+
+def test_odd_engine_listings_are_skipped_not_trusted(host: Host, fake_engine: FakeEngine) -> None:
+    url, answers = fake_engine
+    answers["/info"] = b'{"Swarm": "not a mapping", "SecurityOptions": 5}'
+    answers["/containers/json"] = json.dumps(
+        [{"Id": "../../images/evil"}, {"Id": 7}, "junk", {"Id": "abc123"}]
+    ).encode()
+    answers["/containers/abc123/json"] = json.dumps({"Name": "/web", "HostConfig": {"Privileged": True}}).encode()
+    answers["/containers/abc123/top"] = b'{"Titles": ["CMD"], "Processes": [["nginx"]]}'
+    scan = collect_docker_host(str(host.root), url)
+    assert [d.name for d in scan.documents[1:]] == ["web"]
+    rules = rules_for(["docker-host", "docker-container"], builtin_rules().values())
+    found = {f.rule_id for f in evaluate(scan.documents, rules).findings if f.object == "web"}
+    assert "MOAT-DC-005" in found
