@@ -261,6 +261,51 @@ resources:
   - identity: {}
 """
 
+# Debian's etcd-server package (3.4.23-4): its unit takes every setting from ETCD_* variables.
+DEBIAN_ETCD_UNIT = """\
+[Unit]
+Description=etcd - highly-available key value store
+Documentation=https://etcd.io/docs
+Documentation=man:etcd
+After=network.target
+Wants=network-online.target
+
+[Service]
+Environment=DAEMON_ARGS=
+Environment=ETCD_NAME=%H
+Environment=ETCD_DATA_DIR=/var/lib/etcd/default
+EnvironmentFile=-/etc/default/%p
+Type=notify
+User=etcd
+PermissionsStartOnly=true
+#ExecStart=/bin/sh -c "GOMAXPROCS=$(nproc) /usr/bin/etcd $DAEMON_ARGS"
+ExecStart=/usr/bin/etcd $DAEMON_ARGS
+Restart=on-abnormal
+#RestartSec=10s
+LimitNOFILE=65536
+
+[Install]
+WantedBy=multi-user.target
+Alias=etcd2.service
+"""
+DEBIAN_ETCD_DEFAULTS = """\
+## etcd(1) daemon options
+## See "/usr/share/doc/etcd-server/op-guide/configuration.md.gz"
+## for available options.
+##
+## Use environment to override, for example: ETCD_NAME=default
+ETCD_LISTEN_CLIENT_URLS=https://10.0.0.5:2379
+ETCD_ADVERTISE_CLIENT_URLS=https://10.0.0.5:2379
+ETCD_CERT_FILE=/etc/etcd/pki/server.crt
+ETCD_KEY_FILE=/etc/etcd/pki/server.key
+ETCD_TRUSTED_CA_FILE=/etc/etcd/pki/ca.crt
+ETCD_CLIENT_CERT_AUTH=true
+ETCD_PEER_CERT_FILE=/etc/etcd/pki/peer.crt
+ETCD_PEER_KEY_FILE=/etc/etcd/pki/peer.key
+ETCD_PEER_TRUSTED_CA_FILE=/etc/etcd/pki/ca.crt
+ETCD_PEER_CLIENT_CERT_AUTH=true
+"""
+
 # --------------------------------------------------------------------------------------------------
 # Certificates (real ones, made by openssl once per test session)
 
@@ -463,6 +508,20 @@ def build_worker(root: Path, pki: Path, *, hardened: bool = False, kubelet_extra
     """A node as ``kubeadm join`` leaves it: a kubelet, its config, its kubeconfig and the cluster CA."""
     _passwd(root, etcd_user=False)
     _kubelet_files(root, pki, hardened=hardened, extra_args=kubelet_extra_args)
+    return root
+
+
+def build_debian_etcd(root: Path, defaults: str = DEBIAN_ETCD_DEFAULTS, daemon_args: str = "") -> Path:
+    """An external etcd member installed from Debian's etcd-server package, configured in /etc/default/etcd."""
+    _passwd(root, etcd_user=True)
+    _write(root, "/etc/hostname", "etcd1\n", 0o644)
+    _write(root, "/lib/systemd/system/etcd.service", DEBIAN_ETCD_UNIT, 0o644)
+    _write(root, "/etc/default/etcd", defaults + (f'DAEMON_ARGS="{daemon_args}"\n' if daemon_args else ""), 0o644)
+    data = root / "var/lib/etcd/default/member"
+    data.mkdir(parents=True)
+    for path in (root / "var/lib/etcd", root / "var/lib/etcd/default", data):
+        os.chmod(path, 0o700)
+        os.chown(path, 996, 996)
     return root
 
 
@@ -689,3 +748,42 @@ def test_pki_walk_does_not_follow_linked_directories(tmp_path: Path, kubeadm_pki
     assert not any(path.startswith(("/etc/kubernetes/pki/etcd/loop/", "/etc/kubernetes/pki/host-ssl/"))
                    for path in pki)
     assert len(pki) == len(set(pki)) == 2 + 2 * len(PKI_PAIRS) + 2 + 2  # dirs, pairs, sa pair, two links
+
+
+def test_debian_etcd_member_is_read_from_its_unit_and_defaults(tmp_path: Path) -> None:
+    data = collect(build_debian_etcd(tmp_path, daemon_args="--auto-tls=false"))
+    assert data["roles"] == ["etcd"]
+    etcd = data["components"]["etcd"]
+    assert etcd["origin"] == "systemd" and etcd["source"] == "/lib/systemd/system/etcd.service"
+    assert etcd["flags"]["name"] == "etcd1"  # %H
+    assert etcd["flags"]["data-dir"] == "/var/lib/etcd/default"
+    assert etcd["flags"]["client-cert-auth"] == "true"
+    assert etcd["flags"]["auto-tls"] == "false"
+    assert etcd["locations"]["cert-file"] == {"file": "/etc/default/etcd", "line": 8}
+    assert etcd["locations"]["auto-tls"] == {"file": "/etc/default/etcd", "line": 16}
+    assert data["paths"]["etcd_data_dir"] == "/var/lib/etcd/default"
+    assert data["files"]["/var/lib/etcd/default"]["owner"] == "etcd"
+
+
+def test_etcd_process_environment_is_read_as_flags(tmp_path: Path) -> None:
+    """A real process named etcd whose settings are ETCD_* variables, as Debian's unit starts it."""
+    build_debian_etcd(tmp_path)
+    argv = ["etcd", "-c", "import time; time.sleep(60)", "--peer-auto-tls=true"]
+    env = {"PATH": os.environ.get("PATH", ""), "ETCD_CLIENT_CERT_AUTH": "false", "ETCD_PEER_AUTO_TLS": "false",
+           "ETCD_DATA_DIR": "/srv/etcd", "SECRET_TOKEN": "not kept"}
+    process = subprocess.Popen(argv, executable=sys.executable, env=env)
+    try:
+        deadline = time.monotonic() + 10
+        while Path(f"/proc/{process.pid}/cmdline").read_bytes().split(b"\0")[0] != b"etcd":
+            assert time.monotonic() < deadline, "the stand-in process did not start"
+            time.sleep(0.01)
+        scan = collect_node(NodeOptions(root=str(tmp_path), processes=True))
+    finally:
+        process.kill()
+        process.wait()
+    etcd = scan.document.data["components"]["etcd"]
+    assert etcd.get("pid") == process.pid, f"another etcd process was read: {etcd.get('argv')}"
+    assert etcd["flags"]["client-cert-auth"] == "false"
+    assert etcd["flags"]["peer-auto-tls"] == "true"  # the flag wins over ETCD_PEER_AUTO_TLS
+    assert etcd["flags"]["data-dir"] == "/srv/etcd"
+    assert "SECRET_TOKEN" not in etcd["env"]

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from checks.test_k8s_node_collect import build_master, build_worker, make_pki
+from checks.test_k8s_node_collect import DEBIAN_ETCD_DEFAULTS, build_debian_etcd, build_master, build_worker, make_pki
 from moat.checks.engine import FAIL, MANUAL, PASS, CheckRun, evaluate
 from moat.checks.rule import Rule, builtin_rules
 from moat.checks.rules.k8s_node import ROLE_OF_RULE, rules_for_roles
@@ -276,3 +276,18 @@ def test_kube_proxy_metrics_on_all_interfaces(tmp_path: Path, kubeadm_pki: Path)
     failures = failed(run)
     assert "4.3.1" in failures
     assert failures["4.3.1"][0].evidence == "--metrics-bind-address=0.0.0.0:10249"
+
+
+def test_external_debian_etcd_member(tmp_path: Path) -> None:
+    run, data = scan(build_debian_etcd(tmp_path / "good"))
+    assert data["roles"] == ["etcd"]
+    assert {ROLE_OF_RULE[rule_id] for rule_id in run.outcomes} == {"etcd"}
+    assert failed(run) == {}
+    defaults = DEBIAN_ETCD_DEFAULTS.replace("ETCD_CLIENT_CERT_AUTH=true\n", "") + "ETCD_AUTO_TLS=true\n"
+    run, _ = scan(build_debian_etcd(tmp_path / "bad", defaults))
+    failures = failed(run)
+    assert set(failures) == {"2.2", "2.3"}
+    assert (failures["2.3"][0].object, failures["2.3"][0].line) == ("/etc/default/etcd", 15)
+    assert failures["2.2"][0].object == "/lib/systemd/system/etcd.service"  # where ExecStart starts etcd
+    assert failures["2.2"][0].message == ("etcd does not set --client-cert-auth (default false); "
+                                          "set --client-cert-auth=true")

@@ -456,8 +456,26 @@ def _process_components(fs: NodeFS, warnings: list[str]) -> dict[str, dict[str, 
         entry["pid"] = int(pid)
         entry["argv"] = argv
         entry["flags"] = parse_flags(argv[1:])
+        if component == "etcd":
+            entry["env"] = _process_etcd_env(pid)
+            etcd_env_flags(entry)
         found[component] = entry
     return found
+
+
+def _process_etcd_env(pid: str) -> dict[str, str]:
+    """The ``ETCD_*`` variables of a running etcd (which it reads as flags); others are not kept."""
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as handle:
+            raw = handle.read(MAX_CMDLINE)
+    except OSError:
+        return {}
+    env: dict[str, str] = {}
+    for item in raw.split(b"\0"):
+        name, _, value = item.decode("utf-8", "replace").partition("=")
+        if name.startswith("ETCD_"):
+            env[name] = value
+    return env
 
 
 # systemd ---------------------------------------------------------------------------------------------
@@ -466,16 +484,20 @@ _ENV_ASSIGN = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.*)$")
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)")
 
 
-def kubelet_unit_files(fs: NodeFS) -> list[str]:
-    """The kubelet's unit file and its drop-ins in the order systemd applies them (a drop-in in /etc
-    hides one of the same name in /usr/lib)."""
-    unit = next((f"{d}/kubelet.service" for d in UNIT_DIRS if fs.stat(f"{d}/kubelet.service")), None)
+def unit_files(fs: NodeFS, unit: str) -> list[str]:
+    """A service's unit file and its drop-ins in the order systemd applies them (a unit or drop-in in
+    /etc hides one of the same name in /usr/lib)."""
+    main = next((f"{d}/{unit}" for d in UNIT_DIRS if fs.stat(f"{d}/{unit}")), None)
     dropins: dict[str, str] = {}
     for directory in reversed(UNIT_DIRS):
-        for name in fs.listdir(f"{directory}/kubelet.service.d"):
+        for name in fs.listdir(f"{directory}/{unit}.d"):
             if name.endswith(".conf"):
-                dropins[name] = f"{directory}/kubelet.service.d/{name}"
-    return ([unit] if unit else []) + [dropins[name] for name in sorted(dropins)]
+                dropins[name] = f"{directory}/{unit}.d/{name}"
+    return ([main] if main else []) + [dropins[name] for name in sorted(dropins)]
+
+
+def kubelet_unit_files(fs: NodeFS) -> list[str]:
+    return unit_files(fs, "kubelet.service")
 
 
 def _unit_lines(text: str) -> Iterator[tuple[int, str, str]]:
@@ -495,6 +517,13 @@ def _unit_lines(text: str) -> Iterator[tuple[int, str, str]]:
             continue
         key, value = line.split("=", 1)
         yield start, key.strip(), value.strip()
+
+
+def _specifiers(text: str, unit: str, hostname: str) -> str:
+    """The systemd specifiers a unit for these services uses: %p, %n, %N, %H, %%."""
+    prefix = unit.rsplit(".", 1)[0]
+    table = {"p": prefix, "n": unit, "N": prefix, "H": hostname, "%": "%"}
+    return re.sub(r"%(.)", lambda m: table.get(m.group(1), m.group(0)), text)
 
 
 def _env_file(fs: NodeFS, path: str, env: dict[str, str], origins: dict[str, tuple[str, int]]) -> None:
@@ -518,10 +547,14 @@ def _env_file(fs: NodeFS, path: str, env: dict[str, str], origins: dict[str, tup
         origins[match.group(1)] = (path, number)
 
 
-def _systemd_kubelet(fs: NodeFS, warnings: list[str]) -> dict[str, Any] | None:
-    files = kubelet_unit_files(fs)
+def systemd_service(fs: NodeFS, unit: str, warnings: list[str]) -> dict[str, Any] | None:
+    """A component run by systemd: its ``ExecStart`` with ``Environment=`` and ``EnvironmentFile=``
+    variables expanded into flags, each flag located at the line (of the unit, drop-in or env file)
+    that set it. The environment itself is kept too (etcd reads ``ETCD_*`` variables as flags)."""
+    files = unit_files(fs, unit)
     if not files:
         return None
+    hostname = _hostname(fs)
     env: dict[str, str] = {}
     origins: dict[str, tuple[str, int]] = {}
     exec_start: tuple[str, str, int] | None = None
@@ -532,6 +565,7 @@ def _systemd_kubelet(fs: NodeFS, warnings: list[str]) -> dict[str, Any] | None:
             warnings.append(str(exc))
             continue
         for number, key, value in _unit_lines(text):
+            value = _specifiers(value, unit, hostname)
             if key == "Environment":
                 try:
                     assignments = shlex.split(value)
@@ -552,6 +586,8 @@ def _systemd_kubelet(fs: NodeFS, warnings: list[str]) -> dict[str, Any] | None:
                 exec_start = (value, path, number) if value else None
     entry = _new_component("systemd", files[-1])
     entry["unit_files"] = files
+    entry["env"] = env
+    entry["env_locations"] = {name: {"file": file, "line": line} for name, (file, line) in origins.items()}
     if exec_start is None:
         return entry
     command, path, number = exec_start
@@ -585,6 +621,19 @@ def _systemd_kubelet(fs: NodeFS, warnings: list[str]) -> dict[str, Any] | None:
         file, line = where[position]
         entry["locations"][flag] = {"file": file, "line": line}
     return entry
+
+
+def etcd_env_flags(entry: dict[str, Any]) -> None:
+    """etcd reads ``ETCD_CLIENT_CERT_AUTH=true`` as ``--client-cert-auth=true``; a flag wins over it."""
+    locations = entry.get("env_locations", {})
+    for name, value in entry.get("env", {}).items():
+        if not name.startswith("ETCD_") or name in ("ETCD_UNSUPPORTED_ARCH",):
+            continue
+        flag = name[5:].lower().replace("_", "-")
+        if flag not in entry["flags"]:
+            entry["flags"][flag] = value
+            if name in locations:
+                entry["locations"][flag] = locations[name]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -698,8 +747,13 @@ def collect_node(options: NodeOptions) -> NodeScan:
                     if key in components[name]:
                         entry[key] = components[name][key]
             components[name] = entry
+    if "etcd" not in components:
+        etcd = systemd_service(fs, "etcd.service", warnings)
+        if etcd is not None and etcd.get("argv"):
+            etcd_env_flags(etcd)
+            components["etcd"] = etcd
     if "kubelet" not in components:
-        systemd = _systemd_kubelet(fs, warnings)
+        systemd = systemd_service(fs, "kubelet.service", warnings)
         if systemd is not None:
             components["kubelet"] = systemd
     elif components["kubelet"]["origin"] == "process":
