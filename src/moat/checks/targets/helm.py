@@ -1,15 +1,15 @@
 """Helm charts as documents: the manifests ``helm template`` renders, each pointing at its template.
 
 Templates are not YAML until Helm has run (``{{ if }}`` blocks, ``range`` loops, values), so a chart
-is rendered by Helm itself, never by us: the ``helm`` binary when it is on PATH (``helm template``,
-with the chart's default values and any ``--values`` files), else Helm's own Go SDK through the
-``helm_python`` package (helm-python-sdk) when it is installed; both run in a child process with a
-timeout and a private HOME. With neither, the chart gives no documents and one warning saying how to
-get Helm, or how to scan ``helm template`` output instead.
+is rendered by Helm itself, never by us: ``helm template`` with the chart's default values and any
+``--values`` files, in a child process with a timeout and a private HOME (so Helm neither reads the
+user's repositories and kubeconfig nor writes outside a temporary directory). Without ``helm`` on
+PATH the chart gives no documents and one warning saying how to get Helm, or how to scan
+``helm template`` output instead.
 
 Each rendered manifest is attributed to its template: ``helm template`` prints ``# Source:
-CHART/templates/x.yaml`` before each one (the SDK returns the same names as keys), and we turn that
-into the template's path under the chart directory. Line numbers are found in the template text: a
+CHART/templates/x.yaml`` before each one, and we turn that into the template's path under the chart
+directory. Line numbers are found in the template text: a
 field's line is the first line after its parent's line that starts with the field's key (templates
 keep literal keys; values substituted into them do not move keys). A key the template does not spell
 out (a ``toYaml`` block, say) falls back to its nearest ancestor that it does.
@@ -17,20 +17,17 @@ out (a ``toYaml`` block, say) falls back to its nearest ancestor that it does.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
-import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from moat.checks.document import Document, JsonPath
 from moat.checks.targets.kubernetes import kubernetes_documents
 from moat.checks.targets.kustomize import run_tool
-from moat.checks.yamlload import YamlDocument, load_yaml_documents, load_yaml_file, read_text
+from moat.checks.yamlload import YamlDocument, load_yaml_documents, read_text
 from moat.errors import ParseError
 
 RELEASE_NAME = "release-name"
@@ -39,54 +36,24 @@ MAX_TEMPLATE_LINES = 20_000
 """Templates longer than this are not searched for lines (the finding keeps the template's path)."""
 
 INSTALL_HINT = (
-    "Helm charts need the `helm` binary on PATH to be rendered (https://helm.sh/docs/intro/install/), or "
-    "the helm-python-sdk package (`pip install helm-python-sdk`); or render the chart yourself and scan "
-    "the output: `helm template RELEASE CHART_DIR > rendered.yaml && moat config rendered.yaml`"
+    "Helm charts need the `helm` binary on PATH to be rendered (https://helm.sh/docs/intro/install/); or "
+    "render the chart yourself and scan the output: "
+    "`helm template RELEASE CHART_DIR > rendered.yaml && moat config rendered.yaml`"
 )
 
 _SOURCE = re.compile(r"^# Source: (.+?)\s*$")
 
-_SDK_SCRIPT = """
-import json, sys
-from helm_python.chart import Chart
-chart = Chart.load(sys.argv[1])
-values = json.loads(sys.argv[2])
-print(json.dumps(chart.render(values or None, name=sys.argv[3], namespace="default", is_install=True)))
-"""
-
-
-def helm_backend() -> str | None:
-    """``binary`` (helm on PATH), ``sdk`` (helm_python importable) or None."""
-    if shutil.which("helm"):
-        return "binary"
-    try:
-        import importlib.util
-
-        if importlib.util.find_spec("helm_python") is not None:
-            return "sdk"
-    except (ImportError, ValueError):
-        pass
-    return None
-
-
 def render_chart(chart_dir: Path, label: str, values: Sequence[Path] = ()) -> tuple[list[Document], list[str]]:
     """The objects the chart in ``chart_dir`` renders to with its default values, plus ``values`` files
     in order (later files win, as with ``helm template -f a.yaml -f b.yaml``)."""
-    backend = helm_backend()
-    if backend is None:
+    if shutil.which("helm") is None:
         return [], [f"{label}: {INSTALL_HINT}"]
     chart = chart_dir.resolve()
+    argv = ["helm", "template", RELEASE_NAME, str(chart)]
+    for item in values:
+        argv += ["--values", str(Path(item).resolve())]
     with tempfile.TemporaryDirectory(prefix="moat-helm-") as tmp:
-        work = Path(tmp)
-        if backend == "binary":
-            argv = ["helm", "template", RELEASE_NAME, str(chart)]
-            for item in values:
-                argv += ["--values", str(Path(item).resolve())]
-            manifests = split_helm_output(run_tool(argv, label, work))
-        else:
-            merged = _merged_values(values, label)
-            argv = [sys.executable, "-c", _SDK_SCRIPT, str(chart), json.dumps(merged), RELEASE_NAME]
-            manifests = _sdk_manifests(run_tool(argv, label, work, name="Helm SDK (helm-python-sdk) render"), label)
+        manifests = split_helm_output(run_tool(argv, label, Path(tmp)))
     return documents_from_manifests(manifests, chart, label), []
 
 
@@ -106,36 +73,6 @@ def split_helm_output(text: str) -> list[tuple[str, str]]:
     if current:
         pieces.append((source, "".join(current)))
     return [(src, body) for src, body in pieces if body.strip(" \n-")]
-
-
-def _sdk_manifests(text: str, label: str) -> list[tuple[str, str]]:
-    try:
-        rendered = json.loads(text)
-    except json.JSONDecodeError:
-        raise ParseError(f"{label}: the Helm SDK returned something that is not JSON") from None
-    if not isinstance(rendered, dict):
-        raise ParseError(f"{label}: the Helm SDK returned no manifests")
-    return [(str(name), body) for name, body in sorted(rendered.items())
-            if isinstance(body, str) and body.strip() and not str(name).endswith("NOTES.txt")]
-
-
-def _merged_values(files: Sequence[Path], label: str) -> dict[str, Any]:
-    merged: dict[str, Any] = {}
-    for item in files:
-        docs = load_yaml_file(Path(item))
-        data = docs[0].data if docs else {}
-        if not isinstance(data, dict):
-            raise ParseError(f"{item}: a values file must be a mapping")
-        _deep_merge(merged, data)
-    return merged
-
-
-def _deep_merge(into: dict[str, Any], update: dict[str, Any]) -> None:
-    for key, value in update.items():
-        if isinstance(value, dict) and isinstance(into.get(key), dict):
-            _deep_merge(into[key], value)
-        else:
-            into[key] = value
 
 
 def documents_from_manifests(manifests: Sequence[tuple[str, str]], chart: Path, label: str) -> list[Document]:
