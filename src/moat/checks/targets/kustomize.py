@@ -92,8 +92,17 @@ def run_tool(argv: Sequence[str], label: str, work_dir: Path, *, timeout: int = 
 
 
 def _last_error_line(stderr: bytes) -> str:
+    """The line that says what went wrong: helm's ``Error: …`` (followed by a hint line), kubectl's
+    ``error: …`` or its logged ``err="…"``, else the last line."""
     lines = [line.strip() for line in stderr.decode("utf-8", "replace").splitlines() if line.strip()]
-    return lines[-1][:500] if lines else "no error message"
+    if not lines:
+        return "no error message"
+    chosen = next((line for line in lines if line.lower().startswith("error:") or ' err="' in line), lines[-1])
+    if ' err="' in chosen:
+        chosen = chosen.split(' err="', 1)[1].removesuffix('"')
+    elif chosen.lower().startswith("error:"):
+        chosen = chosen[len("error:"):].strip()
+    return chosen[:500]
 
 
 def render_kustomization(directory: Path, label: str) -> tuple[list[Document], list[str]]:
