@@ -409,7 +409,7 @@ def worker_main(read_fd: int, write_fd: int, memory_bytes: int) -> None:
 def _evaluate(cel: Any, programs: dict[str, Any], context: Any, expressions: CelExpressions,
               activation: dict[str, Any]) -> tuple[Any, ...]:
     try:
-        context.update(activation)
+        context.update({name: _without_nulls(value) for name, value in activation.items()})
         if expressions.match:
             matched = _run(cel, programs, context, expressions.match)
             if not isinstance(matched, bool):
@@ -432,6 +432,17 @@ def _evaluate(cel: Any, programs: dict[str, Any], context: Any, expressions: Cel
         return ("error", f"evaluation failed: no such key {exc} (guard it with has())")
     except Exception as exc:
         return ("error", f"evaluation failed: {_one_line(str(exc))}")
+
+
+def _without_nulls(value: Any) -> Any:
+    """The data with null-valued keys dropped: ``securityContext:`` with nothing after it is absent, as
+    the Kubernetes API server stores it, so ``has(c.securityContext)`` is false rather than a later
+    "no such overload" on null."""
+    if isinstance(value, dict):
+        return {key: _without_nulls(item) for key, item in value.items() if item is not None}
+    if isinstance(value, list):
+        return [_without_nulls(item) for item in value]
+    return value
 
 
 def _run(cel: Any, programs: dict[str, Any], context: Any, source: str) -> Any:
