@@ -291,3 +291,17 @@ def test_external_debian_etcd_member(tmp_path: Path) -> None:
     assert failures["2.2"][0].object == "/lib/systemd/system/etcd.service"  # where ExecStart starts etcd
     assert failures["2.2"][0].message == ("etcd does not set --client-cert-auth (default false); "
                                           "set --client-cert-auth=true")
+
+
+def test_structured_authorization_configuration_replaces_the_mode_flag(tmp_path: Path, kubeadm_pki: Path) -> None:
+    build_master(tmp_path, kubeadm_pki, hardened=True)
+    edit(tmp_path, APISERVER, "--authorization-mode=Node,RBAC", "--authorization-config=/etc/kubernetes/authz.yaml")
+    authz = tmp_path / "etc/kubernetes/authz.yaml"
+    authz.write_text("apiVersion: apiserver.config.k8s.io/v1beta1\nkind: AuthorizationConfiguration\n"
+                     "authorizers:\n- type: Node\n  name: node\n- type: RBAC\n  name: rbac\n")
+    assert failed(scan(tmp_path)[0]) == {}
+    authz.write_text("apiVersion: apiserver.config.k8s.io/v1beta1\nkind: AuthorizationConfiguration\n"
+                     "authorizers:\n- type: Webhook\n  name: opa\n")
+    failures = failed(scan(tmp_path)[0])
+    assert set(failures) == {"1.2.7", "1.2.8"}
+    assert failures["1.2.8"][0].evidence == "authorizers in --authorization-config: Webhook"

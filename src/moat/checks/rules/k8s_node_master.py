@@ -228,12 +228,25 @@ _apiserver(34, "1.2.5", "Ensure that the --kubelet-certificate-authority argumen
            (APISERVER_DOC,))
 
 
+def _structured_authorizers(doc: Document) -> list[str] | None:
+    """The authorizer types of an ``--authorization-config`` file (Kubernetes 1.29+), which replaces
+    --authorization-mode; None when the API server does not use one or it cannot be read."""
+    entry = (component(doc, "apiserver") or {}).get("authorization_config")
+    data = entry.get("data") if isinstance(entry, dict) else None
+    if not isinstance(data, dict) or not isinstance(data.get("authorizers"), list):
+        return None
+    return [str(item.get("type")) for item in data["authorizers"] if isinstance(item, dict)]
+
+
 def _authorization_mode(mode: str, present: bool) -> CheckFunction:
     def check(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
         if component(doc, "apiserver") is None:
             return
         modes = flag_list(doc, "apiserver", "authorization-mode")
         evidence = f"--authorization-mode={','.join(modes) if modes else '(absent, default AlwaysAllow)'}"
+        structured = _structured_authorizers(doc)
+        if not modes and structured is not None:
+            modes, evidence = structured, f"authorizers in --authorization-config: {','.join(structured)}"
         if not modes:
             modes = ["AlwaysAllow"]
         if present and mode not in modes:

@@ -17,6 +17,8 @@ Where each component's flags come from:
   ``Environment=`` and ``EnvironmentFile=`` variables expanded, as kubeadm's ``10-kubeadm.conf``,
   ``/var/lib/kubelet/kubeadm-flags.env`` and ``/etc/default/kubelet`` use them).
 * kubelet config file: ``--config``, else ``/var/lib/kubelet/config.yaml`` when it exists.
+* etcd without a static Pod (an external member, e.g. Debian's ``etcd-server``): its systemd unit, whose
+  ``ETCD_*`` variables etcd reads as flags (a flag wins); a running etcd's ``ETCD_*`` environment too.
 
 Precedence of kubelet settings (``components.kubelet.effective``): a command-line flag overrides the
 same setting in the config file, which overrides the kubelet's default; this is the kubelet's own
@@ -857,11 +859,13 @@ def _proxy_config(fs: NodeFS, components: dict[str, dict[str, Any]], warnings: l
 
 
 def _apiserver_files(fs: NodeFS, components: dict[str, dict[str, Any]], warnings: list[str]) -> None:
-    """The encryption configuration and audit policy the API server names, parsed for sections 1.2 and 3.2."""
+    """The encryption configuration, audit policy and structured authorization configuration the API
+    server names, parsed for sections 1.2 and 3.2."""
     apiserver = components.get("apiserver")
     if apiserver is None:
         return
-    for key, flag in (("encryption_config", "encryption-provider-config"), ("audit_policy", "audit-policy-file")):
+    for key, flag in (("encryption_config", "encryption-provider-config"), ("audit_policy", "audit-policy-file"),
+                      ("authorization_config", "authorization-config")):
         path = apiserver["flags"].get(flag)
         if not path:
             continue
