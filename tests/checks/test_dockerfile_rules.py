@@ -122,6 +122,16 @@ CASES: list[tuple[str, str, list[int]]] = [
     ("MOAT-DF-032", GO_SERVICE, []),
     ("MOAT-DF-032", "FROM a:1\nENTRYPOINT /usr/bin/app --port 80\n", [2]),
     ("MOAT-DF-032", "FROM a:1\nCMD python app.py\n", [2]),
+    ("MOAT-DF-034", "FROM debian:12\nRUN apt-get install -y --allow-unauthenticated foo\n"
+                    "RUN apt-get -o APT::Get::AllowUnauthenticated=true install -y foo\n"
+                    "RUN apt-get -o Acquire::Check-Valid-Until=false update\n"
+                    "RUN dnf install -y --nogpgcheck foo && dnf clean all\n"
+                    "RUN apk add --no-cache --allow-untrusted x.apk\n"
+                    "RUN rpm -i --nosignature x.rpm\nRUN apt-get install -y foo\n", [2, 3, 5, 6, 7]),
+    ("MOAT-DF-035", "FROM debian:12\nRUN curl -fsSLk https://x/a -o a\nRUN curl --insecure https://x/b\n"
+                    "RUN wget --no-check-certificate https://x/c\nRUN pip install --trusted-host pypi.internal x\n"
+                    "RUN git -c http.sslVerify=false clone https://x/r\nRUN curl -fsSL -o /tmp/kubectl https://x/k\n"
+                    "RUN python3 -m pip install --trusted-host=pypi.internal x\n", [2, 3, 4, 5, 6, 8]),
 ]
 
 
@@ -183,7 +193,7 @@ def test_compliance_spec_docker_controls_are_mapped() -> None:
 
 def test_dockerfile_rules_are_complete_and_in_range() -> None:
     ours = {rid: item for rid, item in builtin_rules().items() if rid.startswith("MOAT-DF-")}
-    assert len(ours) == 33
+    assert len(ours) == 35
     for rid, item in ours.items():
         assert item.targets == ("dockerfile",), rid
         assert item.references and all(ref.startswith("https://") for ref in item.references), rid

@@ -174,6 +174,19 @@ def test_update_alone_in_history() -> None:
     ]
 
 
+def test_unverified_installs_in_history() -> None:
+    doc = constructed(history=[
+        "RUN /bin/sh -c apt-get update && apt-get install -y --allow-unauthenticated foo # buildkit",
+        "/bin/sh -c curl -fsSLk https://x/tool -o /usr/local/bin/tool",
+        "/bin/sh -c apt-get update && apt-get install -y curl",
+        "/bin/sh -c #(nop)  ENV CURL_FLAGS=-k",
+    ])
+    assert run(doc, "MOAT-IMG-016") == [
+        "history step 0 runs apt-get with --allow-unauthenticated",
+        "history step 1 runs curl with -k",
+    ]
+
+
 def test_add_in_history() -> None:
     doc = constructed(history=[
         "/bin/sh -c #(nop) ADD file:3e8a0c8b2f in / ",

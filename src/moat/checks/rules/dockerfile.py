@@ -1079,3 +1079,105 @@ def allowed_registry(doc: Document, ctx: RuleContext) -> Iterable[Hit]:
             continue
         if not registry_allowed(image, allowed):
             yield _hit(f"base image {image} is not from an allowed registry ({', '.join(allowed)})", item)
+
+
+# ------------------------------------------------------------------------------ integrity of what is installed
+
+_APT_UNSIGNED = ("--allow-unauthenticated", "--allow-insecure-repositories", "--force-yes")
+_APT_UNSIGNED_OPTIONS = re.compile(r"(?i)^(apt::get::allowunauthenticated|acquire::allowinsecurerepositories|"
+                                   r"acquire::allowdowngradetoinsecurerepositories)=(true|1|yes)$")
+
+
+def unsigned_install(argv: list[str]) -> str:
+    """What in ``argv`` turns off package signature checking (empty when nothing does)."""
+    if not argv:
+        return ""
+    tool = _program(argv[0])
+    if tool in APT:
+        for index, word in enumerate(argv):
+            if word in _APT_UNSIGNED:
+                return word
+            option = argv[index + 1] if word == "-o" and index + 1 < len(argv) else (
+                word[2:] if word.startswith("-o") else "")
+            if _APT_UNSIGNED_OPTIONS.match(option):
+                return option
+    if tool in ("yum", "dnf", "microdnf", "tdnf") and any(w in ("--nogpgcheck", "--setopt=gpgcheck=0",
+                                                                "--setopt=gpgcheck=false") for w in argv):
+        return "--nogpgcheck"
+    if tool == "zypper" and any(w in ("--no-gpg-checks", "--gpg-auto-import-keys") for w in argv):
+        return next(w for w in argv if w in ("--no-gpg-checks", "--gpg-auto-import-keys"))
+    if tool == "apk" and "--allow-untrusted" in argv:
+        return "--allow-untrusted"
+    if tool == "rpm" and any(w in ("--nosignature", "--nodigest", "--nogpg") for w in argv):
+        return next(w for w in argv if w in ("--nosignature", "--nodigest", "--nogpg"))
+    if tool == "dpkg" and any(w.startswith("--force-bad-verify") for w in argv):
+        return "--force-bad-verify"
+    return ""
+
+
+@rule(
+    id="MOAT-DF-034",
+    title="Package signature checks turned off",
+    severity="HIGH",
+    targets=DF,
+    description="Package managers verify that packages are signed by the distribution; --allow-unauthenticated, "
+                "--nogpgcheck, --allow-untrusted and the like turn that off, so a mirror or network attacker can "
+                "serve any package and it is installed as root.",
+    remediation="Remove the flag and import the repository's signing key instead:\n"
+                "  RUN curl -fsSL https://repo.example.com/key.gpg | gpg --dearmor -o /usr/share/keyrings/example.gpg",
+    verification="grep -nE -- '--allow-unauthenticated|--allow-insecure|--force-yes|--nogpgcheck|gpgcheck=0|"
+                 "--no-gpg-checks|--allow-untrusted|--nosignature' Dockerfile finds nothing.",
+    references=("https://wiki.debian.org/SecureApt", "https://docs.docker.com/build/building/best-practices/",
+                CIS),
+    controls=("nist-800-190:4.1.3",),
+)
+def unsigned_packages(doc: Document, ctx: RuleContext) -> Iterable[Hit]:
+    for item, argv in _commands_of(_stages(doc)):
+        flag = unsigned_install(argv)
+        if flag:
+            yield _hit(f"{_program(argv[0])} runs with {flag}: package signatures are not checked", item,
+                       " ".join(argv))
+
+
+def insecure_download(argv: list[str]) -> str:
+    """What in ``argv`` turns off TLS certificate verification of a download (empty when nothing does)."""
+    if not argv:
+        return ""
+    tool = _program(argv[0])
+    if tool == "curl":
+        for word in argv[1:]:
+            if word == "--insecure" or (word.startswith("-") and not word.startswith("--") and "k" in word[1:]):
+                return "-k" if word != "--insecure" else word
+    if tool == "wget" and "--no-check-certificate" in argv:
+        return "--no-check-certificate"
+    if tool in ("pip", "pip3") or (tool.startswith("python") and argv[1:3] == ["-m", "pip"]):
+        flag = next((w for w in argv if w == "--trusted-host" or w.startswith("--trusted-host=")), "")
+        if flag:
+            return "--trusted-host"
+    if tool == "git" and any(w.lower() in ("http.sslverify=false", "http.sslverify=0") for w in argv):
+        return "http.sslVerify=false"
+    if tool in ("npm", "yarn", "pnpm") and "strict-ssl" in argv and "false" in argv:
+        return "strict-ssl false"
+    return ""
+
+
+@rule(
+    id="MOAT-DF-035",
+    title="Download without TLS certificate verification",
+    severity="MEDIUM",
+    targets=DF,
+    description="curl -k, wget --no-check-certificate, pip --trusted-host and similar accept any certificate: "
+                "whoever sits on the network path of the build can replace what is downloaded.",
+    remediation="Drop the flag and trust the right CA instead (install ca-certificates, or COPY the internal CA "
+                "into /usr/local/share/ca-certificates and run update-ca-certificates).",
+    verification="grep -nE -- 'curl .*(-k|--insecure)|--no-check-certificate|--trusted-host|sslVerify=false|"
+                 "strict-ssl false' Dockerfile finds nothing.",
+    references=("https://curl.se/docs/sslcerts.html", PRACTICES),
+    controls=("nist-800-190:4.1.3",),
+)
+def tls_disabled(doc: Document, ctx: RuleContext) -> Iterable[Hit]:
+    for item, argv in _commands_of(_stages(doc)):
+        flag = insecure_download(argv)
+        if flag:
+            yield _hit(f"{_program(argv[0])} runs with {flag}: the server's certificate is not checked", item,
+                       " ".join(argv))

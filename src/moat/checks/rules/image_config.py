@@ -16,7 +16,14 @@ from typing import Any
 
 from moat.checks.document import Document, TargetKind
 from moat.checks.rule import Hit, RuleContext, manual_rule, rule
-from moat.checks.rules.dockerfile import effective, full_reference, orphan_updates, registry_allowed
+from moat.checks.rules.dockerfile import (
+    effective,
+    full_reference,
+    insecure_download,
+    orphan_updates,
+    registry_allowed,
+    unsigned_install,
+)
 from moat.checks.targets.dockerfile import shell_commands
 
 IMG = (TargetKind.IMAGE_CONFIG,)
@@ -146,6 +153,35 @@ def image_update_alone(doc: Document, ctx: RuleContext) -> Iterable[Hit]:
         if orphans:
             yield _step_hit(f"history step {index} runs {orphans[0]} without installing anything", index,
                             created_by)
+
+
+@rule(
+    id="MOAT-IMG-016",
+    title="Image built with signature or certificate checks turned off",
+    severity="HIGH",
+    targets=IMG,
+    description="A build step installed packages without checking their signatures (--allow-unauthenticated, "
+                "--nogpgcheck, --allow-untrusted) or downloaded without checking the server's certificate "
+                "(curl -k, wget --no-check-certificate): what it installed may not be what its publisher shipped.",
+    remediation="Remove the flag from the Dockerfile, import the repository key or the internal CA instead, and "
+                "rebuild.",
+    verification="docker history --no-trunc IMAGE | grep -E -- '--allow-unauthenticated|--nogpgcheck|"
+                 "--allow-untrusted|--no-check-certificate|curl .*-k' finds nothing.",
+    references=("https://wiki.debian.org/SecureApt", CIS),
+    controls=("nist-800-190:4.1.3",),
+)
+def image_unverified(doc: Document, ctx: RuleContext) -> Iterable[Hit]:
+    for index, created_by in _history(doc):
+        kind, text = step(created_by)
+        if kind != "RUN":
+            continue
+        for command in shell_commands(text):
+            argv = effective(command["argv"])
+            flag = unsigned_install(argv) or insecure_download(argv)
+            if flag:
+                yield _step_hit(f"history step {index} runs {argv[0].rsplit('/', 1)[-1]} with {flag}", index,
+                                created_by)
+                break
 
 
 _ARCHIVE = re.compile(r"\.(tar(\.(gz|bz2|xz|zst))?|tgz|tbz2?|txz|tzst)$", re.IGNORECASE)
