@@ -105,7 +105,7 @@ def _quoted(values: list[str]) -> str:
     ),
     references=(PSS_URL, "https://kubernetes.io/docs/tasks/configure-pod-container/create-hostprocess-pod/"),
     controls=("pss:baseline/host-process", "cis-kubernetes-1.9:5.2.11", NSA_POD_SECURITY),
-    aliases=("KSV-0103", "KSV103", "set-hostprocess-true", "C-0211"),
+    aliases=("KSV-0103", "KSV103", "no-hostprocess-containers", "set-hostprocess-true", "C-0211"),
 )
 def host_process(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
     pod = _pod(doc)
@@ -220,8 +220,8 @@ def host_network(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
     ),
     references=(PSS_URL, CIS_URL, CONTEXT_URL),
     controls=("pss:baseline/privileged", "cis-kubernetes-1.9:5.2.2", NSA_POD_SECURITY),
-    aliases=("KSV-0017", "KSV017", "no-privileged-containers", "rule-privileged-container", "C-0057",
-             "Privileged"),
+    aliases=("KSV-0017", "KSV017", "no-privileged-containers", "rule-privileged-container", "rule-privilege-escalation",
+             "C-0057", "Privileged"),
 )
 def privileged(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
     pod = _pod(doc)
@@ -404,7 +404,7 @@ def runtime_socket(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
     ),
     references=(PSS_URL, CIS_URL),
     controls=("pss:baseline/host-ports", "cis-kubernetes-1.9:5.2.13", NSA_POD_SECURITY),
-    aliases=("KSV-0024", "KSV024", "no-host-port-access", "host-port", "C-0044"),
+    aliases=("KSV-0024", "KSV024", "no-host-port-access", "container-hostPort", "C-0044"),
 )
 def host_ports(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
     pod = _pod(doc)
@@ -806,7 +806,7 @@ def run_as_non_root(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
     references=(PSS_URL, CIS_URL),
     controls=("pss:restricted/running-as-non-root-user", "cis-kubernetes-1.9:5.2.7",
               "nsa-cisa-k8s:non-root-containers"),
-    aliases=("KSV-0105", "KSV105", "no-run-as-root-user"),
+    aliases=("KSV-0105", "KSV105", "containers-not-run-as-root"),
 )
 def run_as_user_zero(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
     pod = _pod(doc)
@@ -887,7 +887,7 @@ def seccomp_restricted(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
     ),
     references=(PSS_URL, "https://man7.org/linux/man-pages/man7/capabilities.7.html"),
     controls=("pss:restricted/capabilities", "cis-kubernetes-1.9:5.2.10", NSA_POD_SECURITY),
-    aliases=("KSV-0106", "KSV106", "drop-capabilities-add-only-net-bind-service", "KSV-0003", "KSV003",
+    aliases=("KSV-0106", "KSV106", "drop-caps-add-bind-svc", "KSV-0003", "KSV003", "drop-default-capabilities",
              "CapDropAll"),
 )
 def restricted_capabilities(doc: Document, ctx: RuleContext) -> Iterator[Hit]:

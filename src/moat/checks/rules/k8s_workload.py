@@ -85,7 +85,7 @@ def _app_containers(pod: Workload) -> Iterator[ContainerRef]:
     ),
     references=(CIS_URL, "https://man7.org/linux/man-pages/man7/capabilities.7.html"),
     controls=("cis-kubernetes-1.9:5.2.8", CIS_CONTEXT, NSA_POD_SECURITY),
-    aliases=("drop-capability-netraw", "C-0211", "KSV-0004", "KSV004"),
+    aliases=("drop-capability-netraw", "C-0211"),
 )
 def net_raw(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
     pod = workload(doc)
@@ -238,7 +238,7 @@ def non_root_user_and_group(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
     ),
     references=(NSA_URL, CONTEXT_URL),
     controls=(NSA_NON_ROOT, CIS_CONTEXT),
-    aliases=("KSV-0029", "KSV029", "no-run-as-root-group", "set-supplementalgroups-values", "C-0211"),
+    aliases=("KSV-0029", "KSV029", "set-supplementalgroups-values", "C-0211"),
 )
 def root_group(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
     pod = workload(doc)
@@ -511,13 +511,14 @@ def _resource_rule(kind: str, resource: str) -> Any:
 _RESOURCE_RULES = (
     ("MOAT-K8S-051", "limits", "cpu", "CPU limit not set", ("KSV-0011", "KSV011", "limit-cpu", "LimitsCPU"),
      "A container without a CPU limit can take every core of its node, starving its neighbours."),
-    ("MOAT-K8S-052", "requests", "cpu", "CPU request not set", ("KSV-0015", "KSV015", "no-cpu-request", "RequestsCPU"),
+    ("MOAT-K8S-052", "requests", "cpu", "CPU request not set",
+     ("KSV-0015", "KSV015", "no-unspecified-cpu-requests", "RequestsCPU"),
      "Without a CPU request the scheduler places the pod blind and the pod gets the lowest share under contention."),
     ("MOAT-K8S-053", "limits", "memory", "Memory limit not set",
      ("KSV-0018", "KSV018", "limit-memory", "LimitsMemory"),
      "A container without a memory limit can exhaust its node's memory, getting other pods OOM-killed."),
     ("MOAT-K8S-054", "requests", "memory", "Memory request not set",
-     ("KSV-0016", "KSV016", "no-memory-request", "RequestsMemory"),
+     ("KSV-0016", "KSV016", "no-unspecified-memory-requests", "RequestsMemory"),
      "Without a memory request the scheduler may overcommit the node, and the pod is first to be evicted."),
 )
 
@@ -571,7 +572,7 @@ def image_reference(image: str) -> tuple[str, str, str]:
     ),
     references=("https://kubernetes.io/docs/concepts/containers/images/#image-names", NSA_URL),
     controls=(NSA_IMAGES,),
-    aliases=("KSV-0013", "KSV013", "use-specific-tags", "image-tag", "C-0270"),
+    aliases=("KSV-0013", "KSV013", "use-specific-tags"),
 )
 def latest_tag(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
     pod = workload(doc)
