@@ -286,6 +286,7 @@ def test_shell_commands_split_like_a_shell() -> None:
         "curl -fsSL https://x/install.sh | sudo -E bash -s -- --yes || echo failed # comment | not a pipe\n"
         "cat > /etc/x <<'EOF'\nrm -rf /\nEOF\n"
         "if [ -f /a ]; then cd /tmp && make; fi\n"
+        "for f in a b; do rm $f; done\n"
         "echo $(id -u) `whoami`"
     )
     commands = shell_commands(script)
@@ -298,6 +299,7 @@ def test_shell_commands_split_like_a_shell() -> None:
         ["[", "-f", "/a", "]"],
         ["cd", "/tmp"],
         ["make"],
+        ["rm", "$f"],
         ["echo"],
         ["id", "-u"],
         ["whoami"],

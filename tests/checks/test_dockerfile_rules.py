@@ -155,6 +155,9 @@ def test_messages_name_the_thing() -> None:
         "base image localhost:5000/tools has no tag, so it means localhost:5000/tools:latest"]
     assert messages("MOAT-DF-022", "FROM debian:12\nRUN sudo apt-get remove vim\n") == [
         "apt-get remove without -y"]
+    assert messages("MOAT-DF-001", "FROM app-$TARGETOS\n") == [
+        "the final stage sets no USER (its base app-$TARGETOS depends on TARGETOS, not given), so it runs as the "
+        "base image's user (root unless the base image sets another)"]
     assert messages("MOAT-DF-007", "FROM golang:1.22 AS build\nCOPY --from=build /a /b\n") == [
         "COPY --from=build refers to the stage it is in"]
 

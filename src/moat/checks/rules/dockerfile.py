@@ -181,9 +181,11 @@ def root_user(doc: Document, ctx: RuleContext) -> Iterable[Hit]:
         return
     item, user = _user_of(chain)
     if item is None:
-        final = chain[0]
-        yield Hit("the final stage sets no USER, so it runs as the base image's user (root unless the base "
-                  "image sets another)", line=int(final["line"]), evidence=f"FROM {final['base_image']}")
+        final, last = chain[0], chain[-1]
+        unknown = f" (its base {last['from']} depends on {', '.join(last['unresolved'])}, not given)" \
+            if last["unresolved"] else ""
+        yield Hit(f"the final stage sets no USER{unknown}, so it runs as the base image's user (root unless the "
+                  "base image sets another)", line=int(final["line"]), evidence=f"FROM {final['base_image']}")
         return
     if item["unresolved"]:
         return

@@ -441,8 +441,8 @@ def _replace(value: str, pattern: str, replacement: str, every: bool) -> str:
 # ------------------------------------------------------------------------------ shell commands of RUN
 
 _OPERATORS = ("&&", "||", ";;", ";", "|", "&", "(", ")", "\n")
-_KEYWORDS = frozenset({"if", "then", "else", "elif", "fi", "do", "done", "while", "until", "for", "in",
-                       "case", "esac", "!", "{", "}"})
+_KEYWORDS = frozenset({"if", "then", "else", "elif", "fi", "do", "done", "while", "until", "for", "case",
+                       "select", "esac", "!", "{", "}"})
 _ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
 _FD_REDIRECT = re.compile(r"\d+[<>]")
 _DIGITS = re.compile(r"\d*")
@@ -464,6 +464,9 @@ def shell_commands(script: str) -> list[dict[str, Any]]:
         nonlocal argv, op
         words = argv
         while words and (_ASSIGNMENT.match(words[0]) or words[0] in _KEYWORDS):
+            if words[0] in ("for", "case", "select"):
+                words = []  # a loop or case header names a variable and a word list, not a command
+                break
             words = words[1:]
         if words:
             commands.append({"argv": words, "op": op})
