@@ -605,7 +605,7 @@ def latest_tag(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
     ),
     references=("https://kubernetes.io/docs/concepts/containers/images/#image-names",),
     controls=(NSA_IMAGES,),
-    aliases=("image-digest",),
+    aliases=(),
 )
 def image_digest(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
     pod = workload(doc)
@@ -635,7 +635,7 @@ def image_digest(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
     ),
     references=("https://kubernetes.io/docs/concepts/containers/images/#image-pull-policy",),
     controls=(NSA_IMAGES,),
-    aliases=("image-pull-policy",),
+    aliases=(),
 )
 def pull_policy(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
     pod = workload(doc)
