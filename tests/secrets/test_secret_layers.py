@@ -9,6 +9,7 @@ import gzip
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -19,6 +20,7 @@ import pytest
 from secret_image import secret_image
 
 from fixtures import images
+from moat.errors import MoatError
 from moat.inventory.target import ScanSettings
 from moat.secrets import layers as layer_module
 from moat.secrets.layers import LayerSecretFinding, scan_image_layers
@@ -234,3 +236,26 @@ def test_trivy_finds_nothing_in_the_layers_that_moat_misses(
     ours = {(f.layer, f.file, f.rule_id) for f in facts.secrets}
     assert len(theirs) >= 5
     assert theirs <= ours
+
+
+@pytest.mark.parametrize("damage", ["truncate", "rewrite"])
+def test_damaged_layer_is_one_clear_error_and_never_cached(
+    image: images.BuiltImage, tmp_path: Path, damage: str
+) -> None:
+    layout = tmp_path / "oci"
+    shutil.copytree(image.layout, layout)
+    diff_ids, blobs = oci_facts(image)
+    blob = layout / blobs[PLANT].relative_to(image.layout)
+    os.chmod(blob, 0o644)
+    original = blob.read_bytes()
+    if damage == "truncate":
+        blob.write_bytes(original[: len(original) // 2])
+    else:  # a valid gzip of different content: digests no longer match the manifest and config
+        with gzip.open(blob, "wb") as handle:
+            handle.write(gzip.decompress(original).replace(b"LOG_LEVEL=info", b"LOG_LEVEL=warn"))
+    cache = tmp_path / "cache"
+    with pytest.raises(MoatError) as caught:
+        scan_image_layers(f"oci-dir:{layout}:{image.tag}", settings=ScanSettings(cache_dir=str(cache)))
+    message = str(caught.value)
+    assert "\n" not in message and "layer" in message
+    assert not layer_module.SecretLayerCache(cache).get(diff_ids[PLANT])
