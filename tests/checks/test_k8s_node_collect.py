@@ -787,3 +787,18 @@ def test_etcd_process_environment_is_read_as_flags(tmp_path: Path) -> None:
     assert etcd["flags"]["peer-auto-tls"] == "true"  # the flag wins over ETCD_PEER_AUTO_TLS
     assert etcd["flags"]["data-dir"] == "/srv/etcd"
     assert "SECRET_TOKEN" not in etcd["env"]
+
+
+def test_a_forced_role_without_its_components_is_said(tmp_path: Path, kubeadm_pki: Path) -> None:
+    build_worker(tmp_path, kubeadm_pki)
+    scan = collect_node(NodeOptions(root=str(tmp_path), role="master", processes=False))
+    assert scan.document.data["roles"] == ["master"]
+    missing = [w for w in scan.warnings if "role master but no" in w]
+    assert [w.split(" but no ")[1].split()[0] for w in missing] == ["kube-apiserver", "kube-controller-manager",
+                                                                    "kube-scheduler"]
+    build_master(tmp_path / "cp", kubeadm_pki)
+    (tmp_path / "cp/etc/kubernetes/manifests/kube-scheduler.yaml").unlink()
+    scan = collect_node(NodeOptions(root=str(tmp_path / "cp"), processes=False))
+    assert [w for w in scan.warnings if "but no" in w] == [
+        f"{tmp_path / 'cp'}: role master but no kube-scheduler manifest, process or unit found: the items about its "
+        "flags find nothing to fail"]

@@ -78,6 +78,10 @@ BINARIES = {
     "kube-proxy": "proxy",
     "proxy": "proxy",
 }
+ROLE_COMPONENTS = {"master": ("apiserver", "controller-manager", "scheduler"), "etcd": ("etcd",),
+                   "worker": ("kubelet",)}
+BINARY_OF = {"apiserver": "kube-apiserver", "controller-manager": "kube-controller-manager",
+             "scheduler": "kube-scheduler", "etcd": "etcd", "kubelet": "kubelet", "proxy": "kube-proxy"}
 MANIFEST_DIR = "/etc/kubernetes/manifests"
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json", ".manifest")
 UNIT_DIRS = ("/etc/systemd/system", "/run/systemd/system", "/usr/lib/systemd/system", "/lib/systemd/system")
@@ -780,6 +784,11 @@ def collect_node(options: NodeOptions) -> NodeScan:
         "kubernetes_version": version,
         "components": components,
     }
+    for role_name in roles:
+        for expected in ROLE_COMPONENTS[role_name]:
+            if expected not in components:
+                warnings.append(f"{root}: role {role_name} but no {BINARY_OF[expected]} manifest, process or unit "
+                                f"found: the items about its flags find nothing to fail")
     data["paths"] = benchmark_paths(fs, components)
     data["files"] = _files(fs, accounts, data["paths"], components)
     name = f"node {data['hostname'] or str(root)} ({', '.join(roles) or 'no Kubernetes components found'})"
