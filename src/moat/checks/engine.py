@@ -78,6 +78,7 @@ def evaluate(
             outcome.evaluated = len(targets)
             run.findings.append(_manual_finding(item, severity, targets[0]))
             continue
+        shared = (list(item.references), list(item.controls), list(item.aliases))
         context = RuleContext({**item.params, **{k: v for k, v in template_params.items() if k in item.params}},
                               documents)
         for doc in targets:
@@ -91,14 +92,18 @@ def evaluate(
                                     f"{type(exc).__name__}: {exc}")
                 continue
             for hit in hits:
-                run.findings.append(_finding(item, severity, doc, hit))
+                run.findings.append(_finding(item, severity, doc, hit, shared))
             outcome.failures += len(hits)
         outcome.status = FAIL if outcome.failures else PASS
     run.findings.sort(key=_finding_order)
     return run
 
 
-def _finding(item: Rule, severity: str, doc: Document, hit: Hit) -> Misconfiguration:
+def _finding(item: Rule, severity: str, doc: Document, hit: Hit,
+             shared: tuple[list[str], list[str], list[str]]) -> Misconfiguration:
+    """``shared`` holds the rule's references, controls and aliases as lists made once per rule and
+    shared by its findings: a run with 100,000 findings spent a quarter of its time copying them.
+    Findings are read-only once made (``to_dict`` copies)."""
     line = hit.line or (doc.line_of(hit.path) if hit.path else doc.start_line)
     return Misconfiguration(
         rule_id=item.id,
@@ -115,11 +120,12 @@ def _finding(item: Rule, severity: str, doc: Document, hit: Hit) -> Misconfigura
         description=item.description,
         remediation=item.remediation,
         verification=item.verification,
-        references=list(item.references),
-        controls=list(item.controls),
-        aliases=list(item.aliases),
+        references=shared[0],
+        controls=shared[1],
+        aliases=shared[2],
         evidence=hit.evidence,
     )
+
 
 
 def _manual_finding(item: Rule, severity: str, doc: Document) -> Misconfiguration:
