@@ -21,6 +21,7 @@ from typing import Any
 
 from moat.checks.document import Document, TargetKind
 from moat.checks.rule import CheckFunction, Hit, Rule, RuleContext, manual_rule, rule
+from moat.checks.targets.k8s_node import BINARY_OF
 
 CIS = "cis-kubernetes-1.9"
 CIS_URL = "https://www.cisecurity.org/benchmark/kubernetes"
@@ -43,14 +44,7 @@ AUTHN_DOC = "https://kubernetes.io/docs/reference/access-authn-authz/authenticat
 ROLE_OF_RULE: dict[str, str] = {}
 """Rule id → the node role it applies to."""
 
-COMPONENT_BINARY = {
-    "apiserver": "kube-apiserver",
-    "controller-manager": "kube-controller-manager",
-    "scheduler": "kube-scheduler",
-    "etcd": "etcd",
-    "kubelet": "kubelet",
-    "proxy": "kube-proxy",
-}
+COMPONENT_BINARY = BINARY_OF
 
 
 def aliases(kcv: Sequence[int] = (), kubescape: Sequence[int] = ()) -> tuple[str, ...]:
