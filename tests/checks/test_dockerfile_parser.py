@@ -115,7 +115,7 @@ def test_go_multistage_stages_scopes_and_lines() -> None:
     runs = instructions(build, "RUN")
     assert [(r["line"], r["end_line"]) for r in runs] == [(10, 11), (13, 14)]
     assert runs[0]["flags"] == {"mount": ["type=cache,target=/go/pkg/mod"]}
-    assert runs[1]["commands"] == [{"argv": ["go", "build", "-o", "/out/server", "./cmd/server"], "op": ""}]
+    assert runs[1]["commands"] == [{"argv": ["go", "build", "-o", "/out/server", "./cmd/server"], "op": "", "depth": 0}]
     copy_from = instructions(final, "COPY")[0]
     assert copy_from["flags"] == {"from": ["build"]} and copy_from["args"] == ["/out/server", "/server"]
     assert instructions(final, "USER")[0]["args"] == ["65532:65532"]
@@ -280,6 +280,18 @@ STOPSIGNAL SIGTERM
     assert instructions(stage, "STOPSIGNAL")[0]["args"] == ["SIGTERM"]
 
 
+def test_case_patterns_are_not_commands() -> None:
+    script = (
+        'case "$dpkgArch" in amd64|i386|arm64) apt-get update ;; \n'
+        "  *) tempDir=$(mktemp -d) && apt-get build-dep -y x ;;\n"
+        "esac && apt-get install -y curl"
+    )
+    commands = shell_commands(script)
+    assert [c["argv"][:2] for c in commands] == [["apt-get", "update"], ["mktemp", "-d"],
+                                                  ["apt-get", "build-dep"], ["apt-get", "install"]]
+    assert all(c["op"] != "|" for c in commands)
+
+
 def test_shell_commands_split_like_a_shell() -> None:
     script = (
         'DEBIAN_FRONTEND=noninteractive apt-get install -y "a b" \'c\' 2>&1 >/dev/null; '
@@ -305,6 +317,7 @@ def test_shell_commands_split_like_a_shell() -> None:
         ["whoami"],
     ]
     assert [c["op"] for c in commands[:4]] == ["", ";", "|", "||"]
+    assert [c["depth"] for c in commands[-3:]] == [0, 1, 1]  # echo $(id -u) `whoami`
     assert commands[7]["op"] == "&&"
 
 

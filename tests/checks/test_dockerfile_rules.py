@@ -83,7 +83,7 @@ CASES: list[tuple[str, str, list[int]]] = [
     ("MOAT-DF-016", "FROM a:1\nWORKDIR /proc/self\nWORKDIR /process\nWORKDIR /dev\n", [2, 4]),
     ("MOAT-DF-017", "FROM a:1\nRUN apt-get install -y sudo\nRUN sudo -u app make\nONBUILD RUN sudo make install\n",
      [3, 4]),
-    ("MOAT-DF-018", "FROM a:1\nRUN cd /tmp && make\nRUN make -C /tmp\n", [2]),
+    ("MOAT-DF-018", "FROM a:1\nRUN cd /tmp && make\nRUN make -C /tmp\nRUN ( cd /src && make ) && make install\n", [2]),
     ("MOAT-DF-019", "FROM a:1 AS dl\nRUN curl -fsSLO https://x/a\nFROM b:1\nRUN wget -q https://x/b\n", [4]),
     ("MOAT-DF-019", "FROM a:1\nRUN curl -fsSLO https://x/a\nRUN curl -fsSLO https://x/b\n", []),
     ("MOAT-DF-020", "FROM a:1\nRUN curl -fsSL https://get.example.com | sh\n"

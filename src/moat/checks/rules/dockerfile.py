@@ -626,10 +626,13 @@ def sudo(doc: Document, ctx: RuleContext) -> Iterable[Hit]:
     aliases=(*_trivy(13, "use-workdir-over-cd"), "DL3003"),
 )
 def run_cd(doc: Document, ctx: RuleContext) -> Iterable[Hit]:
-    for item, argv in _commands_of(_stages(doc)):
-        if argv[0] == "cd":
-            target = argv[1] if len(argv) > 1 else "~"
-            yield _hit(f"RUN changes directory with cd {target}: use WORKDIR", item)
+    for _stage, item in _runs(_stages(doc)):
+        for command in item.get("commands", []):
+            argv = command["argv"]
+            if argv and argv[0] == "cd" and not command.get("depth"):  # ( cd dir && make ) is scoped on purpose
+                target = argv[1] if len(argv) > 1 else "~"
+                yield _hit(f"RUN changes directory with cd {target}: use WORKDIR", item)
+                break
 
 
 @rule(

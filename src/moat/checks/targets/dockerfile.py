@@ -49,13 +49,14 @@ and each instruction::
      "unresolved": ["TAG"],  # variables the expansion did not know (no default, no build arg)
      # only on some instructions:
      "pairs": [["KEY", "value"]],            # ENV, LABEL, ARG (an ARG without default: None)
-     "commands": [{"argv": [...], "op": "&&"}],  # RUN: the simple commands its shell runs
+     "commands": [{"argv": [...], "op": "&&", "depth": 0}],  # RUN: the simple commands its shell runs
      "shell": ["/bin/sh", "-c"],             # RUN: the SHELL in force
      "trigger": {<instruction>}}             # ONBUILD: the instruction it defers
 
 ``commands`` splits the shell script of a ``RUN`` (its shell-form text, the heredoc it feeds a shell
 with, or ``sh -c "..."`` in JSON form) into simple commands: ``op`` is the operator before it (``""``,
-``;``, ``&&``, ``||``, ``|``, ``&``), redirections and leading ``NAME=value`` assignments are dropped.
+``;``, ``&&``, ``||``, ``|``, ``&``), ``depth`` how deep it sits in subshells (``( )``, ``$( )``,
+backticks); redirections, leading ``NAME=value`` assignments and ``case`` patterns are dropped.
 It is a lexer, not a shell: enough for rules to see ``apt-get install`` without ``-y``.
 """
 
@@ -440,7 +441,7 @@ def _replace(value: str, pattern: str, replacement: str, every: bool) -> str:
 
 # ------------------------------------------------------------------------------ shell commands of RUN
 
-_OPERATORS = ("&&", "||", ";;", ";", "|", "&", "(", ")", "\n")
+_OPERATORS = ("&&", "||", ";;&", ";;", ";&", ";", "|", "&", "(", ")", "\n")
 _KEYWORDS = frozenset({"if", "then", "else", "elif", "fi", "do", "done", "while", "until", "for", "case",
                        "select", "esac", "!", "{", "}"})
 _ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
@@ -464,12 +465,12 @@ def shell_commands(script: str) -> list[dict[str, Any]]:
         nonlocal argv, op
         words = argv
         while words and (_ASSIGNMENT.match(words[0]) or words[0] in _KEYWORDS):
-            if words[0] in ("for", "case", "select"):
-                words = []  # a loop or case header names a variable and a word list, not a command
+            if words[0] in ("for", "select"):
+                words = []  # a loop header names a variable and a word list, not a command
                 break
             words = words[1:]
         if words:
-            commands.append({"argv": words, "op": op})
+            commands.append({"argv": words, "op": op, "depth": depth})
             op = next_op
         elif next_op in ("|", "&&", "||"):
             op = next_op
@@ -477,9 +478,34 @@ def shell_commands(script: str) -> list[dict[str, Any]]:
             op = ";" if commands else ""
         argv = []
 
+    # case WORD in PATTERN|PATTERN) commands ;; ... esac: the header and the patterns are not commands
+    case_state = ""  # "" outside a case header or pattern, "header" up to "in", "pattern" up to ")"
+    case_depth = 0
+    depth = 0  # nesting in ( ... ), $( ... ) and `...`
     for kind, value in tokens:
+        if case_state == "header":
+            case_state = "pattern" if kind == "word" and value == "in" else "header"
+            continue
+        if case_state == "pattern":
+            if kind == "word" and value == "esac":
+                case_state, case_depth = "", case_depth - 1
+            elif kind == "op" and value == ")":
+                case_state = ""
+            continue
+        if kind == "word" and not argv and not pending:
+            if value == "case":
+                case_state, case_depth = "header", case_depth + 1
+                continue
+            if value == "esac" and case_depth:
+                case_depth -= 1
+                continue
+        if kind == "op" and value in (";;", ";&", ";;&") and case_depth:
+            flush(";")
+            case_state = "pattern"
+            continue
         if kind == "op":
             flush(";" if value in ("\n", ";;", "(", ")") else value)
+            depth = depth + 1 if value == "(" else max(depth - 1, 0) if value == ")" else depth
             if value in ("\n", "(", ")") and commands:
                 op = ";"
             pending = ""
@@ -499,6 +525,7 @@ def _shell_tokens(script: str) -> list[tuple[str, str]]:
     word: list[str] = []
     in_word = False
     heredocs: list[tuple[str, bool]] = []
+    in_backticks = False
     i = 0
     n = len(script)
 
@@ -561,7 +588,8 @@ def _shell_tokens(script: str) -> list[tuple[str, str]]:
             i += 2
         elif ch == "`":
             end_word()
-            tokens.append(("op", "("))
+            tokens.append(("op", ")" if in_backticks else "("))
+            in_backticks = not in_backticks
             i += 1
         elif ch in "<>" or (ch.isdigit() and not in_word and _FD_REDIRECT.match(script, i)):
             end_word()
@@ -891,7 +919,7 @@ def _run_commands(data: dict[str, Any], shell: list[str]) -> list[dict[str, Any]
     if data["json_form"]:
         if len(args) >= 3 and _program(args[0]) in POSIX_SHELLS and args[1].startswith("-") and "c" in args[1]:
             return shell_commands(args[2])
-        return [{"argv": list(args), "op": ""}] if args else []
+        return [{"argv": list(args), "op": "", "depth": 0}] if args else []
     if not shell or _program(shell[0]) not in POSIX_SHELLS:
         return []  # PowerShell or cmd.exe: not ours to split
     script = args[0] if args else ""
