@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 from secret_image import secret_image
+from secret_samples import B64URL, rand
 
 from fixtures import images
 from moat.errors import MoatError
@@ -259,3 +260,42 @@ def test_damaged_layer_is_one_clear_error_and_never_cached(
     message = str(caught.value)
     assert "\n" not in message and "layer" in message
     assert not layer_module.SecretLayerCache(cache).get(diff_ids[PLANT])
+
+
+def test_overlay_rules_for_removal() -> None:
+    """Which later layer removes a path: a whiteout of it or a parent, an opaque parent, a parent turned
+    into a file or symlink, or the path itself written again. Parent directory entries (every layer tar
+    repeats them) remove nothing."""
+    scans = [
+        layer_module.LayerScan(dirs=["usr", "usr/bin", "etc"], others=["usr/bin/su", "etc/shadow", "etc/key"]),
+        layer_module.LayerScan(dirs=["usr", "usr/bin", "etc"], others=["usr/bin/other"]),
+        layer_module.LayerScan(whiteouts=["etc/key"]),
+        layer_module.LayerScan(dirs=["usr/bin"], others=["usr/bin/su"]),
+        layer_module.LayerScan(opaque_dirs=["etc"], dirs=["etc"]),
+    ]
+    overlay = layer_module._Overlay.of(scans, ["l0", "l1", "l2", "l3", "l4"])
+    assert overlay.removed_after("usr/bin/su", 0) == (3, "replaced")
+    assert overlay.removed_after("usr/bin/su", 3) is None
+    assert overlay.removed_after("etc/key", 0) == (2, "deleted")
+    assert overlay.removed_after("etc/shadow", 0) == (4, "deleted")
+    assert overlay.removed_after("usr/bin/other", 1) is None
+    linked = layer_module._Overlay.of([scans[0], layer_module.LayerScan(others=["usr/bin"])], ["a", "b"])
+    assert linked.removed_after("usr/bin/su", 0) == (1, "deleted")  # usr/bin became a symlink
+
+
+def test_directory_target_is_scanned_without_a_cache(tmp_path: Path) -> None:
+    root = tmp_path / "rootfs"
+    (root / "srv/app").mkdir(parents=True)
+    (root / "usr/bin").mkdir(parents=True)
+    token = "dckr_pat_" + rand(B64URL, 27)
+    (root / "srv/app/deploy.sh").write_text(f"#!/bin/sh\necho {token} | docker login -u ci --password-stdin\n")
+    tool = root / "usr/bin/tool"
+    tool.write_text("#!/bin/sh\n")
+    os.chmod(tool, 0o4711)
+    (root / "srv/app/link").symlink_to("/etc/shadow")  # never followed out of the root
+    facts = scan_image_layers(f"dir:{root}", settings=ScanSettings(cache_dir=str(tmp_path / "cache")))
+    assert [(f.file, f.line, f.rule_id, f.layer) for f in facts.secrets] == [
+        ("srv/app/deploy.sh", 2, "dockerhub-pat", None)
+    ]
+    assert [(i["path"], i["mode_octal"]) for i in facts.setuid_files] == [("usr/bin/tool", "4711")]
+    assert not (tmp_path / "cache" / "secret-layers").exists()
