@@ -17,7 +17,9 @@ directory) is shared with :mod:`moat.checks.targets.helm`.
 from __future__ import annotations
 
 import os
+import resource
 import shutil
+import signal
 import subprocess
 import tempfile
 from collections.abc import Sequence
@@ -74,21 +76,31 @@ def run_tool(argv: Sequence[str], label: str, work_dir: Path, *, timeout: int = 
         "XDG_CONFIG_HOME": str(work_dir / "config"),
         "LANG": "C.UTF-8",
     }
+    out_path, err_path = work_dir / "stdout", work_dir / "stderr"
     try:
-        done = subprocess.run(list(argv), cwd=work_dir, env=env, capture_output=True, timeout=timeout,
-                              check=False, stdin=subprocess.DEVNULL)
+        with out_path.open("wb") as out, err_path.open("wb") as err:
+            done = subprocess.run(list(argv), cwd=work_dir, env=env, stdout=out, stderr=err, timeout=timeout,
+                                  check=False, stdin=subprocess.DEVNULL, preexec_fn=_limit_output)
     except subprocess.TimeoutExpired:
         raise ParseError(f"{label}: {tool} did not finish within {timeout} s") from None
     except OSError as exc:
         raise ParseError(f"{label}: cannot run {tool}: {exc.strerror or exc}") from None
-    if done.returncode != 0:
-        raise ParseError(f"{label}: {tool} failed: {_last_error_line(done.stderr)}")
-    if len(done.stdout) > MAX_BYTES:
+    if done.returncode == -signal.SIGXFSZ or out_path.stat().st_size > MAX_BYTES:
         raise ParseError(f"{label}: {tool} printed more than {MAX_BYTES // (1024 * 1024)} MiB; not read")
+    if done.returncode != 0:
+        with err_path.open("rb") as handle:
+            raise ParseError(f"{label}: {tool} failed: {_last_error_line(handle.read(1024 * 1024))}")
     try:
-        return done.stdout.decode("utf-8")
+        return out_path.read_bytes().decode("utf-8")
     except UnicodeDecodeError:
         raise ParseError(f"{label}: {tool} printed something that is not UTF-8") from None
+
+
+def _limit_output() -> None:
+    """In the child: no file it writes (its output included) may grow past what we would read; a
+    renderer looping over a huge range is stopped by SIGXFSZ instead of filling the disk."""
+    limit = MAX_BYTES + 1
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
 
 
 def _last_error_line(stderr: bytes) -> str:
