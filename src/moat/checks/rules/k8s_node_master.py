@@ -116,12 +116,12 @@ _FILE_PROSE: dict[str, tuple[str, str]] = {
     "etcd_manifest": ("etcd stores every object of the cluster, Secrets included; a writable etcd manifest lets a "
                       "local user change how it listens and authenticates.", "/etc/kubernetes/manifests/etcd.yaml"),
     "cni": ("The CNI configuration decides how every Pod is wired to the network; a user who can change it can "
-            "intercept or redirect Pod traffic.", "/etc/cni/net.d/10-flannel.conflist"),
+            "intercept or redirect Pod traffic.", "/etc/cni/net.d/*"),
     "etcd_data_dir": ("The etcd data directory holds the whole cluster state in clear unless encryption at rest "
                       "is on; anyone who can read it reads every Secret.", "/var/lib/etcd"),
     "admin_kubeconfigs": ("admin.conf (and super-admin.conf since Kubernetes 1.29) carry a client certificate in "
                           "system:masters or a cluster-admin binding: reading the file is cluster-admin.",
-                          "/etc/kubernetes/admin.conf"),
+                          "/etc/kubernetes/admin.conf /etc/kubernetes/super-admin.conf"),
     "scheduler_kubeconfig": ("scheduler.conf holds the scheduler's client certificate and key; a copy lets "
                              "anyone act as the scheduler against the API server.", "/etc/kubernetes/scheduler.conf"),
     "controller_manager_kubeconfig": ("controller-manager.conf holds the controller manager's client credentials, "
@@ -145,9 +145,12 @@ def _file_rule(spec: dict[str, Any]) -> None:
         remediation = (f"Remove group and other access on the control plane node: "
                        f"`{recurse}chmod {shown.split()[0]} {'{} +' if recurse else target}`. The file keeps "
                        "working for its component, which runs as root.")
-        verification = (f"Run `stat -c '%a %n' {target}` on the control plane node: every mode is "
-                        f"{shown.split()[0]} or stricter (no bit outside {shown.split()[0]}).")
-        description = f"{why} Its mode should grant nothing beyond {shown}."
+        listing = (f"find {example} -name '*{spec['suffix']}' -exec stat -c '%a %n' {{}} +" if spec.get("suffix")
+                   else f"stat -c '%a %n' {target}")
+        verification = (f"Run `{listing}` on the control plane node: every mode is {shown.split()[0]} or stricter "
+                        f"(no bit outside {shown.split()[0]}).")
+        whose = "Each file's mode" if spec.get("suffix") or spec["key"] == "cni" else "Its mode"
+        description = f"{why} {whose} should grant nothing beyond {shown}."
     else:
         user = spec.get("user", "root")
         recurse = "-R " if "dir" in kinds else ""
@@ -156,8 +159,9 @@ def _file_rule(spec: dict[str, Any]) -> None:
         if user == "etcd":
             remediation += (" Create the user first when the distribution has none "
                             "(`useradd --system --no-create-home --shell /usr/sbin/nologin etcd`), and run etcd as it.")
-        verification = (f"Run `stat -c '%U:%G %n' {example}` (for a directory, `find {example} -exec stat -c "
-                        f"'%U:%G %n' {{}} +`) on the control plane node: every line shows {user}:{user}.")
+        listing = (f"find {example} -exec stat -c '%U:%G %n' {{}} +" if "dir" in kinds
+                   else f"stat -c '%U:%G %n' {example}")
+        verification = f"Run `{listing}` on the control plane node: every line shows {user}:{user}."
         description = f"{why} It should belong to {user}:{user} so only that account can change it."
     node_rule(id=f"MOAT-KN-{spec['n']:03d}", cis=spec["cis"], title=spec["title"],
               severity=spec.get("severity", "HIGH"), role=MASTER, description=description,
