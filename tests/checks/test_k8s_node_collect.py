@@ -578,6 +578,12 @@ def test_owner_names_come_from_the_nodes_own_passwd(tmp_path: Path, kubeadm_pki:
     data = collect(tmp_path)
     assert data["files"]["/etc/kubernetes/admin.conf"]["owner"] == "4242"
     assert data["files"]["/etc/kubernetes/admin.conf"]["group"] == "4243"
+    # A partial copy of a node without /etc/passwd: id 0 is still root, the etcd user is a number.
+    (tmp_path / "etc/passwd").unlink()
+    (tmp_path / "etc/group").unlink()
+    data = collect(tmp_path)
+    assert data["files"]["/etc/kubernetes/scheduler.conf"]["owner"] == "root"
+    assert data["files"]["/var/lib/etcd"]["owner"] == "996"
 
 
 def test_kubelet_flags_come_from_the_systemd_dropin_and_env_files(tmp_path: Path, kubeadm_pki: Path) -> None:

@@ -241,11 +241,12 @@ class NodeFS:
 
 
 class Accounts:
-    """User and group names from the node's own ``/etc/passwd`` and ``/etc/group``."""
+    """User and group names from the node's own ``/etc/passwd`` and ``/etc/group`` (id 0 is root even
+    when a copied tree lacks them: the kernel gives it that meaning, not the file)."""
 
     def __init__(self, fs: NodeFS) -> None:
-        self.users = self._table(fs, "/etc/passwd")
-        self.groups = self._table(fs, "/etc/group")
+        self.users = {0: "root", **self._table(fs, "/etc/passwd")}
+        self.groups = {0: "root", **self._table(fs, "/etc/group")}
 
     @staticmethod
     def _table(fs: NodeFS, path: str) -> dict[int, str]:
