@@ -210,6 +210,22 @@ def test_service_account_token_rules_follow_the_pods_account() -> None:
     assert _hits(findings, "MOAT-K8S-206") == [("Namespace/shop", 10)]
 
 
+def test_bindings_to_a_default_service_account() -> None:
+    text = """\
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: view, namespace: shop}
+subjects:
+  - {kind: ServiceAccount, name: web}
+  - {kind: ServiceAccount, name: default}
+roleRef: {kind: ClusterRole, name: view}
+"""
+    findings = _run(text)
+    assert _hits(findings, "MOAT-K8S-216") == [("shop/ServiceAccount/default", 6)]
+    assert [f.message for f in findings if f.rule_id == "MOAT-K8S-216"] == [
+        "shop/ServiceAccount/default is bound to ClusterRole 'view' by RoleBinding 'view'"]
+
+
 def test_pod_security_admission_levels() -> None:
     text = """\
 apiVersion: v1
@@ -388,7 +404,7 @@ data: {CNINames: [Calico]}
 def test_manual_items_are_reported_once_with_their_steps() -> None:
     run = evaluate(_docs(SERVICE_ACCOUNTS), _rules())
     manual = sorted(f.rule_id for f in run.findings if f.status == MANUAL)
-    assert manual == ["MOAT-K8S-208", "MOAT-K8S-241", "MOAT-K8S-262"]
+    assert manual == ["MOAT-K8S-208", "MOAT-K8S-241", "MOAT-K8S-253", "MOAT-K8S-262"]
     assert all("kubectl" in f.verification or "openssl" in f.verification
                for f in run.findings if f.status == MANUAL)
     assert run.outcomes["MOAT-K8S-272"].status == PASS
@@ -405,7 +421,7 @@ def test_runs_do_not_share_objects() -> None:
 
 def test_every_cluster_rule_is_complete() -> None:
     rules = _rules()
-    assert len(rules) == 31
+    assert len(rules) == 33
     for item in rules:
         assert item.id.startswith("MOAT-K8S-2") and 200 <= int(item.id.rsplit("-", 1)[1]) <= 399
         assert item.controls and item.references, item.id

@@ -664,6 +664,41 @@ manual_rule(
 )
 
 
+@rule(
+    id="MOAT-K8S-216",
+    title="Default service account is granted permissions",
+    severity="MEDIUM",
+    targets=K8S,
+    description=(
+        "A namespace's `default` service account is what every pod without its own account runs as. A "
+        "RoleBinding or ClusterRoleBinding to it hands its permissions to all of those pods, including "
+        "ones deployed later by someone else."
+    ),
+    remediation=(
+        "Bind the permissions to a dedicated account and name it in the workload: "
+        "`subjects: [{kind: ServiceAccount, name: web, namespace: shop}]` and `serviceAccountName: web`."
+    ),
+    verification=(
+        "`kubectl get rolebindings,clusterrolebindings -A -o json | jq -r '.items[] | select(.subjects[]? | "
+        ".kind==\"ServiceAccount\" and .name==\"default\") | .metadata.name'` prints nothing (beyond "
+        "bindings the distribution itself ships)."
+    ),
+    references=(SA_DOCS, RBAC_GOOD),
+    controls=("cis-kubernetes-1.9:5.1.5", "nsa-cisa-k8s:service-account-tokens"),
+    aliases=("ensure-default-service-accounts-has-only-default-roles",),
+)
+def default_sa_bound(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
+    for base, binding in _own_objects(doc):
+        if kind_of(binding) not in ("RoleBinding", "ClusterRoleBinding"):
+            continue
+        ref = _mapping(binding.get("roleRef"))
+        for position, subject in _subjects(binding):
+            if _str(subject.get("kind")) == "ServiceAccount" and _str(subject.get("name")) == "default":
+                who = subject_label(subject, binding)
+                yield Hit(f"{who} is bound to {_str(ref.get('kind'))} {_str(ref.get('name'))!r} by "
+                          f"{kind_of(binding)} {name_of(binding)!r}",
+                          path=(*base, "subjects", position), resource=who)
+
 # --------------------------------------------------------------------------------------------------
 # 5.2: admission (Pod Security Admission on namespaces)
 
@@ -774,6 +809,30 @@ def psa_baseline(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
 def psa_restricted(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
     return _psa_level_hits(doc, "restricted")
 
+
+manual_rule(
+    id="MOAT-K8S-253",
+    title="Configure image provenance at admission",
+    severity="MEDIUM",
+    targets=K8S,
+    description=(
+        "Without an admission check on images, any image from any registry can run, signed or not. "
+        "ImagePolicyWebhook or a policy engine (Kyverno, Gatekeeper, Sigstore policy-controller) can "
+        "require trusted registries, digests or signatures; whether one is enforcing is set on the API "
+        "server and in the engine's policies, not in application manifests."
+    ),
+    remediation=(
+        "Enable ImagePolicyWebhook (`--enable-admission-plugins=...,ImagePolicyWebhook` with "
+        "`--admission-control-config-file`) or deploy a policy engine with a rule that admits only images "
+        "from your registries, pinned by digest and signed."
+    ),
+    verification=(
+        "`ps -ef | grep kube-apiserver | grep -o 'enable-admission-plugins=[^ ]*'` includes ImagePolicyWebhook, "
+        "or `kubectl get clusterpolicies,constraints,clusterimagepolicies -A` shows an enforcing image rule."
+    ),
+    references=("https://kubernetes.io/docs/reference/access-authn-authz/admission-controllers/#imagepolicywebhook",),
+    controls=("cis-kubernetes-1.9:5.5.1", "nsa-cisa-k8s:pod-security-enforcement"),
+)
 
 # --------------------------------------------------------------------------------------------------
 # 5.3: network policies
@@ -1218,5 +1277,5 @@ def nginx_snippet(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
 def rule_ids() -> Iterable[str]:
     """The ids this module registers (for tests and docs)."""
     return (f"MOAT-K8S-{n}" for n in (200, 201, 202, 203, 204, 205, 206, 207, 208, 209, 210, 211, 212, 213, 214,
-                                      215, 230, 231, 232, 240, 241, 250, 251, 252, 260, 261, 262, 270, 271, 272,
-                                      273))
+                                      215, 216, 230, 231, 232, 240, 241, 250, 251, 252, 253, 260, 261, 262, 270,
+                                      271, 272, 273))
