@@ -89,7 +89,7 @@ def test_real_debian_image(debian: tuple[Any, list[dict[str, Any]]]) -> None:
     assert by_rule["MOAT-IMG-002"] == ["the image defines no health check"]
     assert outcome.outcomes["MOAT-IMG-003"].status == PASS  # no package-manager step in its history
     assert outcome.outcomes["MOAT-IMG-006"].status == PASS  # built today
-    for rule_id in ("MOAT-IMG-011", "MOAT-IMG-012", "MOAT-IMG-013", "MOAT-IMG-014", "MOAT-IMG-015"):
+    for rule_id in ("MOAT-IMG-011", "MOAT-IMG-012", "MOAT-IMG-013", "MOAT-IMG-014", "MOAT-IMG-015", "MOAT-IMG-017"):
         assert outcome.outcomes[rule_id].status == MANUAL
     # Debian's passwd is setuid root and its chage setgid shadow: both are real findings
     paths = {item["path"] for item in files}
@@ -248,7 +248,8 @@ def test_full_history_can_be_passed_in() -> None:
 def test_image_rules_map_cis_section_4() -> None:
     rules = builtin_rules()
     controls = {control for item in rules.values() if item.id.startswith("MOAT-IMG-") for control in item.controls}
-    for item in ("4.1", "4.2", "4.3", "4.4", "4.5", "4.6", "4.7", "4.8", "4.9", "4.11"):
+    for item in ("4.1", "4.2", "4.3", "4.4", "4.5", "4.6", "4.7", "4.8", "4.9", "4.11", "4.12"):
         assert f"cis-docker-1.6:{item}" in controls
     manual = sorted(rid for rid, item in rules.items() if rid.startswith("MOAT-IMG-") and item.manual)
-    assert manual == ["MOAT-IMG-011", "MOAT-IMG-012", "MOAT-IMG-013", "MOAT-IMG-014", "MOAT-IMG-015"]
+    assert manual == ["MOAT-IMG-011", "MOAT-IMG-012", "MOAT-IMG-013", "MOAT-IMG-014", "MOAT-IMG-015",
+                      "MOAT-IMG-017"]

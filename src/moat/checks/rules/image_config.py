@@ -4,7 +4,8 @@ and layer facts, see :mod:`moat.checks.targets.image_config`), plus the organisa
 
 The items of section 4 that no image can answer (4.2 trusted base images, 4.3 unnecessary packages,
 4.4 rebuilt with patches, 4.5 content trust, 4.11 verified packages) are manual rules: reported as
-MANUAL with the steps an auditor follows. 4.10 (secrets) belongs to :mod:`moat.secrets`.
+MANUAL with the steps an auditor follows (4.12 signed artifacts too). 4.10 (secrets) belongs to
+:mod:`moat.secrets`.
 """
 
 from __future__ import annotations
@@ -472,4 +473,20 @@ manual_rule(
                  "or --allow-untrusted, and every curl/wget download is followed by sha256sum -c or gpg --verify.",
     references=(CIS,),
     controls=("cis-docker-1.6:4.11", "nist-800-190:4.1.3"),
+)
+
+manual_rule(
+    id="MOAT-IMG-017",
+    title="All signed artifacts are validated",
+    severity="MEDIUM",
+    targets=BOTH,
+    description="Signatures protect only when someone checks them: artifacts that arrive signed (images, "
+                "packages, downloaded binaries, SBOMs and attestations) must be verified against the publisher's "
+                "key before they are used in a build or deployed.",
+    remediation="Verify at each step: cosign verify --key cosign.pub IMAGE (or notation verify) before deploying, "
+                "gpg --verify for downloaded release files, and enforce image signatures in admission control.",
+    verification="Review the build pipeline and Dockerfiles: every signed artifact they consume is verified "
+                 "(cosign verify / notation verify / gpg --verify) and a failed verification stops the build.",
+    references=(CIS, "https://docs.sigstore.dev/cosign/verifying/verify/"),
+    controls=("cis-docker-1.6:4.12", "nist-800-190:4.1.5"),
 )
