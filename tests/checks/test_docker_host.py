@@ -258,6 +258,16 @@ def test_running_dockerd_flags_win_over_the_unit(host: Host) -> None:
     assert data["files"]["/etc/dj.json"]["mode"] == "0600"
 
 
+def test_dockerd_is_found_among_many_processes(host: Host) -> None:
+    for pid in range(1, 3001):
+        (host.root / f"proc/{pid}").mkdir(parents=True)
+        (host.root / f"proc/{pid}/cmdline").write_bytes(b"/usr/sbin/nginx\0-g\0daemon off;\0")
+    (host.root / "proc/3001").mkdir()
+    (host.root / "proc/3001/cmdline").write_bytes(b"/usr/bin/dockerd\0--iptables=false\0")
+    data = collect_docker_host(str(host.root)).documents[0].data
+    assert data["dockerd_process"] == {"pid": 3001, "args": ["/usr/bin/dockerd", "--iptables=false"]}
+
+
 def test_dockerd_flag_forms() -> None:
     args = ["dockerd", "--icc", "false", "-Hunix:///x.sock", "--host=tcp://1.2.3.4:2376", "-D", "--log-level", "warn",
             "--tlsverify=false", "--live-restore=maybe", "--storage-opt", "dm.basesize=20G", "positional"]

@@ -172,7 +172,7 @@ class HostRoot:
         data = self.read_bytes(path, limit)
         return None if data is None else data.decode("utf-8", errors="replace")
 
-    def listdir(self, path: str) -> list[str]:
+    def listdir(self, path: str, limit: int = MAX_LISTED) -> list[str]:
         resolved = self.resolve(path)
         if resolved is None:
             return []
@@ -181,7 +181,7 @@ class HostRoot:
                 names = []
                 for entry in entries:
                     names.append(entry.name)
-                    if len(names) >= MAX_LISTED:
+                    if len(names) >= limit:
                         break
         except OSError:
             return []
@@ -440,13 +440,9 @@ def expand_exec_start(unit: Unit, root: HostRoot) -> list[str]:
 
 def find_dockerd(root: HostRoot) -> tuple[int, list[str]] | None:
     """The running dockerd's pid and command line, from the root's /proc (None when not running)."""
-    seen = 0
-    for entry in root.listdir("/proc") if root.resolve("/proc") else []:
+    for entry in root.listdir("/proc", MAX_PROCESSES):
         if not entry.isdigit():
             continue
-        seen += 1
-        if seen > MAX_PROCESSES:
-            break
         try:
             data = root.read_bytes(f"/proc/{entry}/cmdline", MAX_CMDLINE_BYTES)
         except ParseError:
