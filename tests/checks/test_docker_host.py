@@ -259,13 +259,13 @@ def test_running_dockerd_flags_win_over_the_unit(host: Host) -> None:
 
 
 def test_dockerd_is_found_among_many_processes(host: Host) -> None:
-    for pid in range(1, 3001):
-        (host.root / f"proc/{pid}").mkdir(parents=True)
-        (host.root / f"proc/{pid}/cmdline").write_bytes(b"/usr/sbin/nginx\0-g\0daemon off;\0")
-    (host.root / "proc/3001").mkdir()
-    (host.root / "proc/3001/cmdline").write_bytes(b"/usr/bin/dockerd\0--iptables=false\0")
+    (host.root / "proc").mkdir()
+    for pid in range(1, 6001):  # kernel threads and exited processes: no readable cmdline
+        (host.root / f"proc/{pid}").mkdir()
+    (host.root / "proc/6001").mkdir()
+    (host.root / "proc/6001/cmdline").write_bytes(b"/usr/bin/dockerd\0--iptables=false\0")
     data = collect_docker_host(str(host.root)).documents[0].data
-    assert data["dockerd_process"] == {"pid": 3001, "args": ["/usr/bin/dockerd", "--iptables=false"]}
+    assert data["dockerd_process"] == {"pid": 6001, "args": ["/usr/bin/dockerd", "--iptables=false"]}
 
 
 def test_dockerd_flag_forms() -> None:
