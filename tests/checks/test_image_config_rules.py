@@ -131,6 +131,14 @@ def test_user(user: str, fires: bool) -> None:
     assert bool(run(constructed({"User": user}), "MOAT-IMG-001")) == fires
 
 
+def test_targets_without_an_image_config_are_not_judged_on_it() -> None:
+    for kind in ("sbom", "filesystem"):
+        doc = image_config_document(Inventory(Artifact(name="x", type=kind)), "x")
+        assert run(doc, "MOAT-IMG-001") == [] and run(doc, "MOAT-IMG-002") == []
+    image = image_config_document(Inventory(Artifact(name="x", type="container_image")), "x")
+    assert run(image, "MOAT-IMG-001") == ["the image sets no user: containers run as root"]
+
+
 def test_healthcheck() -> None:
     assert run(constructed({"Healthcheck": {"Test": ["CMD-SHELL", "curl -f http://localhost/"]}}),
                "MOAT-IMG-002") == []

@@ -34,6 +34,11 @@ SPEC = "https://github.com/opencontainers/image-spec/blob/main/config.md"
 REF = "https://docs.docker.com/reference/dockerfile/"
 
 
+def _has_config(doc: Document) -> bool:
+    """Whether the target is an image, whose config (even an empty one) is what runs."""
+    return isinstance(doc.data, dict) and doc.data.get("type", "container_image") == "container_image"
+
+
 def _config(doc: Document) -> dict[str, Any]:
     config = doc.data.get("config") if isinstance(doc.data, dict) else None
     return config if isinstance(config, dict) else {}
@@ -97,6 +102,8 @@ def _step_hit(message: str, index: int, created_by: str) -> Hit:
     aliases=("DS-0002", "DS002", "AVD-DS-0002", "DL3002"),
 )
 def image_user(doc: Document, ctx: RuleContext) -> Iterable[Hit]:
+    if not _has_config(doc):
+        return
     user = str(_config(doc).get("User") or "").strip()
     name = user.split(":", 1)[0]
     if not name:
@@ -120,6 +127,8 @@ def image_user(doc: Document, ctx: RuleContext) -> Iterable[Hit]:
     aliases=("DS-0026", "DS026", "AVD-DS-0026"),
 )
 def image_healthcheck(doc: Document, ctx: RuleContext) -> Iterable[Hit]:
+    if not _has_config(doc):
+        return
     check = _config(doc).get("Healthcheck")
     test = check.get("Test") if isinstance(check, dict) else None
     if not test:

@@ -11,12 +11,15 @@ The document's ``data``::
      "history": [{"created_by": "...", "empty_layer": false, "layer": "sha256:..." | None}],
      "created": "2024-05-01T10:00:00Z" | None,
      "repo_tags": [...], "repo_digests": [...], "name": "...",
+     "type": "container_image" | "filesystem" | "sbom",   # what was scanned (Artifact.type)
      "os": "linux" | None, "architecture": "amd64" | None,
      "setuid_files": [{"path": "usr/bin/su", "mode": 0o104755, "layer": "sha256:..."}] | None}
 
 ``history`` comes from the layers' ``created_by`` (one entry per non-empty layer) unless the caller
 passes the config's full history (with its empty-layer steps such as USER or ENV). ``setuid_files``
 is None when no layer walk looked for them, so a rule can tell "none found" from "not looked at".
+A directory or an SBOM has no image config at all: the rules that read ``config`` say nothing about
+them rather than report a missing user or health check.
 """
 
 from __future__ import annotations
@@ -53,6 +56,7 @@ def image_config_document(
         "repo_tags": list(artifact.repo_tags),
         "repo_digests": list(artifact.repo_digests),
         "name": artifact.name,
+        "type": artifact.type,
         "os": artifact.os,
         "architecture": artifact.architecture,
         "setuid_files": files,
