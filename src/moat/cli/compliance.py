@@ -113,8 +113,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Report each control of a template's framework as passed, failed, manual or not assessed.
 
-        Example: moat compliance report --template cis-docker . --from host1.json --from host2.json
-        --format html -o cis-docker.html
+        Example: moat compliance report -t cis-docker . --from host1.json --from host2.json -f html -o cis.html
         """
         from moat.cli.main import guarded
 
