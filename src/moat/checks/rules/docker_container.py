@@ -801,7 +801,7 @@ def health_check(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
     remediation="Run a specific version, pulling it on deploy: `docker run --pull always registry/app:1.4.2` or "
                 "pin the digest `registry/app@sha256:…`.",
     verification="Run `docker inspect -f '{{.Config.Image}}' CONTAINER`: a version tag or digest, not latest.",
-    references=(CIS, "https://docs.docker.com/reference/cli/docker/container/run/#pull"),
+    references=(CIS, RUN),
     controls=("cis-docker-1.6:5.28", "nist-800-190:4.1.1"),
     aliases=(_alias("5.28"),),
 )
@@ -827,7 +827,7 @@ def mutable_image_tag(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
     ),
     remediation="`docker run --pids-limit 200 …`",
     verification="Run `docker inspect -f '{{.HostConfig.PidsLimit}}' CONTAINER`: a positive number.",
-    references=(CIS, "https://docs.docker.com/reference/cli/docker/container/run/#pids-limit"),
+    references=(CIS, RUN),
     controls=("cis-docker-1.6:5.29", RUNTIME_CONFIG),
     aliases=(_alias("5.29"),),
 )
