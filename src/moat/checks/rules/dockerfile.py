@@ -296,7 +296,8 @@ def port_range(doc: Document, ctx: RuleContext) -> Iterable[Hit]:
 
 # ------------------------------------------------------------------------------ ADD and COPY
 
-_ARCHIVE = re.compile(r"\.(tar(\.(gz|bz2|xz|zst))?|tgz|tbz2?|txz|tzst)$", re.IGNORECASE)
+ARCHIVE = re.compile(r"\.(tar(\.(gz|bz2|xz|zst))?|tgz|tbz2?|txz|tzst)$", re.IGNORECASE)
+"""Names of the local archives ADD unpacks (the one thing ADD is for besides remote sources)."""
 _REMOTE = re.compile(r"^(https?://|git@|ssh://|git://)", re.IGNORECASE)
 
 
@@ -323,7 +324,7 @@ def _sources(item: Instruction) -> list[str]:
 def add_instead_of_copy(doc: Document, ctx: RuleContext) -> Iterable[Hit]:
     for stage in _stages(doc):
         for item in _instructions(stage, "ADD", triggers=True):
-            local = [src for src in _sources(item) if not _REMOTE.match(src) and not _ARCHIVE.search(src)]
+            local = [src for src in _sources(item) if not _REMOTE.match(src) and not ARCHIVE.search(src)]
             if local:
                 yield _hit(f"ADD copies {', '.join(local)}: use COPY", item)
 

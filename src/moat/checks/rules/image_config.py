@@ -18,6 +18,7 @@ from typing import Any
 from moat.checks.document import Document, TargetKind
 from moat.checks.rule import Hit, RuleContext, manual_rule, rule
 from moat.checks.rules.dockerfile import (
+    ARCHIVE,
     effective,
     full_reference,
     insecure_download,
@@ -194,7 +195,6 @@ def image_unverified(doc: Document, ctx: RuleContext) -> Iterable[Hit]:
                 break
 
 
-_ARCHIVE = re.compile(r"\.(tar(\.(gz|bz2|xz|zst))?|tgz|tbz2?|txz|tzst)$", re.IGNORECASE)
 _ROOTFS = re.compile(r"^(file|multi):[0-9a-f]+ in /\s*$")
 
 
@@ -220,7 +220,7 @@ def image_add(doc: Document, ctx: RuleContext) -> Iterable[Hit]:
             continue
         words = [word for word in text.split() if not word.startswith("--")]
         sources = words[:-1] if len(words) > 1 else words
-        if words and " in " not in f" {text} " and all(_ARCHIVE.search(src) for src in sources):
+        if words and " in " not in f" {text} " and all(ARCHIVE.search(src) for src in sources):
             continue  # BuildKit's record of ADD of a local tar: unpacking is what ADD is for
         yield _step_hit(f"history step {index} used ADD: {' '.join(text.split())[:120]}", index, created_by)
 
