@@ -96,6 +96,11 @@ def positive_samples() -> dict[str, list[tuple[str, int]]]:
             (f"[pypi]\nusername = __token__\npassword = pypi-AgEIcHlwaS5vcmc{rand(B64URL, 120)}\n", 3)
         ],
         "dockerhub-pat": [(f"echo dckr_pat_{rand(B64URL, 27)} | docker login -u ci --password-stdin\n", 1)],
+        "docker-config-auth": [
+            (json.dumps({"auths": {"registry.internal:5000": {
+                "auth": base64.b64encode(f"ci:{rand(ALNUM, 20)}".encode()).decode()}}}, indent=2), 4)
+        ],
+        "netrc-password": [(f"machine github.com\n  login ci\n  password {rand(ALNUM, 20)}\n", 3)],
         "vault-token": [(f"VAULT_ADDR=https://vault:8200\nVAULT_TOKEN=hvs.{rand(B64URL, 90)}\n", 2)],
         "vault-token-legacy": [(f"vault_token: s.{rand(ALNUM, 24)}\n", 1)],
         "kubernetes-service-account-token": [
@@ -153,6 +158,9 @@ def test_rule_finds_its_credential_on_the_right_line(rule_id: str) -> None:
         "url = 'postgres://user:password@localhost/db'\n",
         "dsn = 'mysql://app:${MYSQL_PASSWORD}@db/app'\n",
         "see https://example.org/docs:8080 and mailto:x@y\n",
+        '{"auths": {"ghcr.io": {"auth": "' + base64.b64encode(b"only-a-user").decode() + '"}}}',  # no password
+        '{"auths": {"ghcr.io": {}}, "credsStore": "desktop"}',  # credentials kept by a helper
+        "machine github.com login ci password ${GITHUB_TOKEN}\n",
     ],
 )
 def test_no_finding_on_examples_placeholders_and_code(text: str) -> None:

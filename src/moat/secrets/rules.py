@@ -31,7 +31,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-RULES_VERSION = "1"
+RULES_VERSION = "2"
 """Bumped whenever a rule changes what it finds; part of the layer cache key (:mod:`moat.secrets.layers`)."""
 
 CRITICAL = "CRITICAL"
@@ -120,6 +120,16 @@ def is_kubernetes_token(token: str) -> bool:
         or "kubernetes.io/serviceaccount/service-account.name" in payload
         or subject.startswith("system:serviceaccount:")
     )
+
+
+def is_basic_auth(value: str) -> bool:
+    """Base64 of ``user:password`` with both parts set, as ``docker login`` writes into ``auths``."""
+    try:
+        decoded = base64.b64decode(value, validate=True).decode("utf-8")
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        return False
+    user, colon, password = decoded.partition(":")
+    return bool(colon and user and password)
 
 
 _BASE64_RUN = re.compile(r"[A-Za-z0-9+/=]{64,}")
@@ -391,6 +401,25 @@ RULES: tuple[SecretRule, ...] = (
         CRITICAL,
         ("dckr_",),
         _L + r"(?P<secret>dckr_(?:pat|oat)_[A-Za-z0-9_\-]{27,})(?![A-Za-z0-9_\-])",
+    ),
+    _rule(
+        "docker-config-auth",
+        "Docker",
+        "Registry credentials in a Docker config.json",
+        CRITICAL,
+        ("auths",),
+        r'"auth"\s*:\s*"(?P<secret>[A-Za-z0-9+/]{6,}={0,2})"',
+        validate=is_basic_auth,
+    ),
+    _rule(
+        "netrc-password",
+        "Password",
+        "Password in a .netrc file",
+        HIGH,
+        ("machine",),
+        r"\bmachine[ \t]+\S+(?:[ \t\r\n]+login[ \t]+\S+)?[ \t\r\n]+password[ \t]+(?P<secret>\S{4,200})",
+        check_placeholders=True,
+        anchored=True,
     ),
     # ------------------------------------------------------------------------------- tokens
     _rule(
