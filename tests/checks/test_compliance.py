@@ -414,3 +414,13 @@ def test_the_compliance_template_severities_apply_to_merged_reports(tmp_path: Pa
     privileged = by_id(report)["5.2.2"]
     assert privileged.rules[0].result.severity == "LOW" and privileged.findings[0].severity == "LOW"
     assert report.failures_by_severity()["LOW"] == 1 and report.failures_by_severity()["HIGH"] == 0
+
+
+def test_an_untitled_control_with_many_rules_gets_no_joined_title() -> None:
+    many = [CheckResult(f"R{i}", f"rule {i}", "LOW", PASS, 1, controls=("cis-docker-1.6:2.2.1",)) for i in range(5)]
+    template = parse_template("id: d\ntitle: D\nframework: cis-docker-1.6\nselect: {frameworks: [cis-docker-1.6]}\n",
+                              "d.yaml")
+    [control] = build_report(template, merge_results([many]), []).controls
+    assert control.title == "" and control.status == PASS and len(control.rules) == 5
+    [two] = build_report(template, merge_results([many[:2]]), []).controls
+    assert two.title == "rule 0; rule 1"
