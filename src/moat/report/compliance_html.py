@@ -23,6 +23,9 @@ if TYPE_CHECKING:
 MAX_FINDINGS_PER_RULE = 200
 """A rule with thousands of findings would make the page unreadable; the JSON report has them all."""
 
+MAX_RULE_IDS_LISTED = 8
+"""The control table lists this many rule ids (a derived control can have hundreds behind it)."""
+
 STATUS_LABELS = {FAIL: "Failed", NOT_ASSESSED: "Not assessed", MANUAL: "Manual", PASS: "Passed"}
 RULE_STATUS_LABELS = {FAIL: "failed", PASS: "passed", MANUAL: "manual", NOT_APPLICABLE: "not evaluated"}
 TARGET_HINTS = {
@@ -76,6 +79,8 @@ def _view(data: Mapping[str, Any]) -> dict[str, Any]:
             "anchor": f"control-{number}",
             "status_label": STATUS_LABELS.get(control["status"], control["status"]),
             "rules": rules,
+            "listed_rule_ids": [rule["rule_id"] for rule in rules[:MAX_RULE_IDS_LISTED]],
+            "more_rule_ids": max(len(rules) - MAX_RULE_IDS_LISTED, 0),
             "failed_rules": [rule for rule in rules if rule["status"] == FAIL],
             "manual_rules": [rule for rule in rules if rule["manual"]],
             "unevaluated_rules": [rule for rule in rules if rule["status"] == NOT_APPLICABLE],
