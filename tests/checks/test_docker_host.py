@@ -343,6 +343,24 @@ def test_missing_root_and_socket_are_clear_errors(tmp_path: Path, host: Host) ->
         collect_docker_host(str(host.root), "tcp://127.0.0.1:2375")
 
 
+def test_a_stale_default_socket_is_a_warning_not_a_failure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A socket file left by a stopped daemon: the audit of this machine goes on from its files."""
+    stale = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    short = Path(tempfile.mkdtemp(prefix="moat-stale-", dir="/tmp"))
+    stale.bind(str(short / "docker.sock"))
+    stale.close()  # the file stays; connecting is refused
+    monkeypatch.delenv("DOCKER_HOST", raising=False)
+    monkeypatch.setattr("moat.checks.targets.docker_host.DEFAULT_SOCKET", str(short / "docker.sock"))
+    try:
+        scan = collect_docker_host("/")
+        assert scan.engine is None and scan.documents[0].data["info"] is None
+        assert len(scan.warnings) == 1 and "GET /info failed" in scan.warnings[0]
+        with pytest.raises(MoatError, match="GET /info failed"):
+            collect_docker_host("/", f"unix://{short}/docker.sock")  # named explicitly: an error
+    finally:
+        shutil.rmtree(short)
+
+
 def test_a_copied_tree_does_not_ask_this_machines_engine(host: Host, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("DOCKER_HOST", raising=False)
     scan = collect_docker_host(str(host.root))

@@ -663,23 +663,33 @@ def collect_docker_host(root: str = "/", docker_socket: str | None = None) -> Ho
     info: Any = None
     version: Any = None
     containers: list[Document] = []
+    explicit = bool(docker_socket or os.environ.get("DOCKER_HOST"))
     if socket is not None:
         if not os.path.exists(socket):
-            if docker_socket:
-                raise SourceError(f"--docker-socket {docker_socket}: no engine socket at {socket}")
+            if explicit:
+                named = "--docker-socket" if docker_socket else "DOCKER_HOST"
+                raise SourceError(f"no engine socket at {socket} (from {named})")
             scan.warnings.append(f"no Docker engine at {socket}: daemon checks use files only, no containers checked")
         else:
-            with Engine(socket) as engine:
-                info = engine.get("/info")
-                version = engine.get("/version")
-                containers = container_documents(engine)
-            scan.engine = socket
-    scan.documents.append(host_document(host_root, info, version, scan.warnings))
+            try:
+                with Engine(socket) as engine:
+                    info = engine.get("/info")
+                    version = engine.get("/version")
+                    containers = container_documents(engine)
+                scan.engine = socket
+            except SourceError as exc:
+                if explicit:
+                    raise
+                # A socket file left behind by a stopped daemon: audit the files, say what was skipped.
+                info = version = None
+                containers = []
+                scan.warnings.append(f"{exc}: daemon checks use files only, no containers checked")
+    scan.documents.append(host_document(host_root, info, version))
     scan.documents.extend(containers)
     return scan
 
 
-def host_document(root: HostRoot, info: Any, version: Any, warnings: list[str]) -> Document:
+def host_document(root: HostRoot, info: Any, version: Any) -> Document:
     accounts = read_accounts(root)
     process = find_dockerd(root)
     unit = read_unit(root, "docker.service")
