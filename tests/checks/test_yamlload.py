@@ -48,6 +48,11 @@ def test_yaml_11_scalars_are_pyyaml_s() -> None:
     assert doc.data == {"a": True, "b": 31, "c": 1000, "d": None, "e": "010", "f": "2024-01-01", "g": 1.5}
 
 
+def test_base_60_numbers_stay_text_as_in_yaml_12() -> None:
+    [doc] = load_yaml_documents("ports: [22:22, 8080:80, 1:30.5]\nn: 22\n", "compose.yaml")
+    assert doc.data == {"ports": ["22:22", "8080:80", "1:30.5"], "n": 22}
+
+
 def test_merge_keys_and_anchors_as_compose_files_use_them() -> None:
     text = "x-base: &base\n  restart: always\n  user: root\nservices:\n  web:\n    <<: *base\n    user: app\n"
     [doc] = load_yaml_documents(text, "compose.yaml")

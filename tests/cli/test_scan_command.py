@@ -290,7 +290,7 @@ def test_sbom_scan_finds_the_same(world: dict[str, Path], tmp_path: Path) -> Non
     ("args", "message"),
     [
         (["--severity", "HIHG"], "--severity: unknown level HIHG"),
-        (["--scanners", "vuln,secret"], "--scanners: unknown scanner secret"),
+        (["--scanners", "vuln,malware"], "--scanners: unknown scanner malware"),
         (["-f", "template"], "--format template needs --template"),
         (["--vex", "/no/such.json"], "VEX file /no/such.json"),
         (["--ignorefile", "/no/such.yaml"], "ignore file /no/such.yaml"),

@@ -32,6 +32,8 @@ MAX_DEPTH = 200
 _Loader: type[Any] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _SCALARS = SafeConstructor()
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+_INT_TAG = "tag:yaml.org,2002:int"
+_FLOAT_TAG = "tag:yaml.org,2002:float"
 
 
 @dataclass(slots=True)
@@ -181,9 +183,12 @@ def _scalar(node: ScalarNode, label: str) -> Any:
     try:
         if tag == "tag:yaml.org,2002:str":
             return node.value
-        if tag == "tag:yaml.org,2002:int":
+        if tag in (_INT_TAG, _FLOAT_TAG) and ":" in node.value:
+            # YAML 1.1 base-60 (``22:22`` is 1342); Kubernetes and compose read YAML 1.2, where it is text.
+            return node.value
+        if tag == _INT_TAG:
             return _SCALARS.construct_yaml_int(node)
-        if tag == "tag:yaml.org,2002:float":
+        if tag == _FLOAT_TAG:
             return _SCALARS.construct_yaml_float(node)
         if tag == "tag:yaml.org,2002:bool":
             return _SCALARS.construct_yaml_bool(node)
