@@ -195,4 +195,5 @@ def test_a_control_with_many_rules_lists_a_few_ids() -> None:
     control.rules = control.rules * 12  # the same rule twelve times stands in for a derived control's evidence
     rows = parse(render_compliance_html(report)).find(id="controls")[0].find("tbody")[0].find("tr")
     cells = next(row for row in rows if row.find("td")[0].full_text == "5.2.2").find("td")
-    assert cells[3].full_text == ", ".join(["T-PRIV"] * 8) + " and 4 more"
+    assert [span.full_text for span in cells[3].find("span")] == ["T-PRIV"] * 8
+    assert cells[3].full_text.endswith("T-PRIV and 4 more")
