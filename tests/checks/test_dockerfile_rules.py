@@ -71,9 +71,9 @@ CASES: list[tuple[str, str, list[int]]] = [
     ("MOAT-DF-008", 'FROM node:20\nCOPY package.json yarn.lock /app\nCOPY package.json yarn.lock /app/\n'
                     'COPY ["a", "b", "c"]\nCOPY <<a.txt <<b.txt /etc\nx\na.txt\ny\nb.txt\nCOPY one /two\n', [2, 4, 5]),
     ("MOAT-DF-009", "FROM a:1 AS Build\nFROM b:1 AS test\nFROM c:1 as build\n", [3]),
-    ("MOAT-DF-010", "FROM a:1\nENTRYPOINT [\"a\"]\nENTRYPOINT [\"b\"]\nFROM b:1\nENTRYPOINT [\"c\"]\n", [2]),
-    ("MOAT-DF-011", "FROM a:1\nCMD a\nCMD b\nCMD c\nFROM b:1\nCMD d\n", [2, 3]),
-    ("MOAT-DF-012", "FROM a:1\nHEALTHCHECK CMD a\nHEALTHCHECK NONE\nFROM b:1\nHEALTHCHECK CMD b\n", [2]),
+    ("MOAT-DF-010", "FROM a:1\nENTRYPOINT [\"a\"]\nENTRYPOINT [\"b\"]\nFROM b:1\nENTRYPOINT [\"c\"]\n", [3]),
+    ("MOAT-DF-011", "FROM a:1\nCMD a\nCMD b\nCMD c\nFROM b:1\nCMD d\n", [3, 4]),
+    ("MOAT-DF-012", "FROM a:1\nHEALTHCHECK CMD a\nHEALTHCHECK NONE\nFROM b:1\nHEALTHCHECK CMD b\n", [3]),
     ("MOAT-DF-013", GO_SERVICE, []),
     ("MOAT-DF-013", "FROM a:1 AS base\nHEALTHCHECK CMD curl -f http://localhost/\nFROM base\n", []),
     ("MOAT-DF-013", "FROM a:1 AS base\nHEALTHCHECK CMD true\nFROM b:1\nRUN x\n", [3]),
@@ -85,6 +85,7 @@ CASES: list[tuple[str, str, list[int]]] = [
      [3, 4]),
     ("MOAT-DF-018", "FROM a:1\nRUN cd /tmp && make\nRUN make -C /tmp\nRUN ( cd /src && make ) && make install\n", [2]),
     ("MOAT-DF-019", "FROM a:1 AS dl\nRUN curl -fsSLO https://x/a\nFROM b:1\nRUN wget -q https://x/b\n", [4]),
+    ("MOAT-DF-019", "FROM a:1\nRUN wget -q https://x/a\nRUN curl -fsSLO https://x/b\nRUN wget -q https://x/c\n", [3]),
     ("MOAT-DF-019", "FROM a:1\nRUN curl -fsSLO https://x/a\nRUN curl -fsSLO https://x/b\n", []),
     ("MOAT-DF-020", "FROM a:1\nRUN curl -fsSL https://get.example.com | sh\n"
                     "RUN wget -qO- https://x/i.sh | sudo -E bash -s -- -y\n"

@@ -432,9 +432,9 @@ def duplicate_stage_names(doc: Document, ctx: RuleContext) -> Iterable[Hit]:
 def _repeated(cmd: str, doc: Document) -> Iterator[Hit]:
     for stage in _stages(doc):
         items = list(_instructions(stage, cmd))
-        for item in items[:-1]:
-            yield _hit(f"{cmd} at line {item['line']} has no effect: the {cmd} at line {items[-1]['line']} of "
-                       f"stage {stage['name'] or stage['index']} replaces it", item)
+        for item in items[1:]:
+            yield _hit(f"{cmd} repeats the {cmd} at line {items[0]['line']} in stage "
+                       f"{stage['name'] or stage['index']}: only the last one takes effect", item)
 
 
 @rule(
@@ -648,14 +648,15 @@ def run_cd(doc: Document, ctx: RuleContext) -> Iterable[Hit]:
     aliases=(*_trivy(14, "standardise-remote-get"), "DL4001"),
 )
 def wget_and_curl(doc: Document, ctx: RuleContext) -> Iterable[Hit]:
-    first: dict[str, Instruction] = {}
+    uses: dict[str, list[Instruction]] = {"wget": [], "curl": []}
     for item, argv in _commands_of(_stages(doc)):
         tool = _program(argv[0])
-        if tool in ("curl", "wget") and tool not in first:
-            first[tool] = item
-    if len(first) == 2:
-        later = max(first.values(), key=lambda item: int(item["line"]))
-        yield _hit("the Dockerfile uses both wget and curl", later)
+        if tool in uses and item not in uses[tool]:
+            uses[tool].append(item)
+    if uses["wget"] and uses["curl"]:
+        # point at the tool used less (wget on a tie): that is the one to replace
+        rare, common = ("wget", "curl") if len(uses["wget"]) <= len(uses["curl"]) else ("curl", "wget")
+        yield _hit(f"RUN uses {rare} while the rest of the Dockerfile uses {common}", uses[rare][0])
 
 
 def _pipelines(item: Instruction) -> Iterator[list[list[str]]]:
