@@ -40,7 +40,9 @@ def scan(root: Path, *, params: dict[str, Any] | None = None, processes: bool = 
 
 
 def cis(finding: Misconfiguration) -> str:
-    return finding.controls[0].split(":", 1)[1]
+    """The finding's CIS Kubernetes item (the mappings layer may add derived controls of other frameworks)."""
+    (item,) = [c.split(":", 1)[1] for c in finding.controls if c.startswith("cis-kubernetes-1.9:")]
+    return item
 
 
 def failed(run: CheckRun) -> dict[str, list[Misconfiguration]]:
