@@ -424,3 +424,12 @@ def test_an_untitled_control_with_many_rules_gets_no_joined_title() -> None:
     assert control.title == "" and control.status == PASS and len(control.rules) == 5
     [two] = build_report(template, merge_results([many[:2]]), []).controls
     assert two.title == "rule 0; rule 1"
+
+
+def test_an_oversized_report_is_refused_before_it_is_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import moat.checks.compliance as compliance
+
+    path = saved(run_rules(manifest_documents("KSV-0017-bad-1")), "k8s/", tmp_path, "r.json")
+    monkeypatch.setattr(compliance, "MAX_REPORT_BYTES", path.stat().st_size - 1)
+    with pytest.raises(MoatError, match=r"r\.json: larger than"):
+        load_saved_report(path)
