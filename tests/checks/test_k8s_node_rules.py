@@ -309,3 +309,30 @@ def test_structured_authorization_configuration_replaces_the_mode_flag(tmp_path:
     failures = failed(scan(tmp_path)[0])
     assert set(failures) == {"1.2.7", "1.2.8"}
     assert failures["1.2.8"][0].evidence == "authorizers in --authorization-config: Webhook"
+
+
+def test_kube_proxy_config_is_read_in_the_processs_own_root(tmp_path: Path, kubeadm_pki: Path) -> None:
+    """As a DaemonSet Pod's kube-proxy: its --config path exists only inside its own root (here a chroot)."""
+    build_worker(tmp_path / "node", kubeadm_pki, hardened=True)
+    pod_root = tmp_path / "pod"
+    (pod_root / "var/lib/kube-proxy").mkdir(parents=True)
+    (pod_root / "var/lib/kube-proxy/config.conf").write_text(
+        "apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\n"
+        "metricsBindAddress: 0.0.0.0:10249\nmode: iptables\n")
+    code = f"import os, time; os.chroot({str(pod_root)!r}); time.sleep(60)"
+    argv = ["kube-proxy", "-c", code, "--config=/var/lib/kube-proxy/config.conf", "--hostname-override=node1"]
+    process = subprocess.Popen(argv, executable=sys.executable)
+    try:
+        deadline = time.monotonic() + 10
+        while os.readlink(f"/proc/{process.pid}/root") != str(pod_root):
+            assert time.monotonic() < deadline, "the stand-in did not chroot"
+            time.sleep(0.01)
+        result = collect_node(NodeOptions(root=str(tmp_path / "node"), processes=True))
+    finally:
+        process.kill()
+        process.wait()
+    proxy = result.document.data["components"]["proxy"]
+    assert proxy["pid"] == process.pid and proxy["config"]["metricsBindAddress"] == "0.0.0.0:10249"
+    finding = failed(evaluate([result.document], node_rules()))["4.3.1"][0]
+    assert finding.object == f"/proc/{process.pid}/root/var/lib/kube-proxy/config.conf"
+    assert finding.evidence == "metricsBindAddress: 0.0.0.0:10249"

@@ -313,17 +313,17 @@ def _proxy_metrics(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
     if proxy is None:
         return
     address = proxy.get("flags", {}).get("metrics-bind-address")
-    source = "--metrics-bind-address"
+    evidence, resource = f"--metrics-bind-address={address}", str(proxy.get("source"))
     if address is None and isinstance(proxy.get("config"), dict):
         address = proxy["config"].get("metricsBindAddress")
-        source = f"metricsBindAddress in {proxy.get('config_path')}"
+        evidence = f"metricsBindAddress: {address}"
+        resource = f"{proxy.get('config_root', '')}{proxy.get('config_path')}"  # the file as this node reaches it
     if not address:
         return  # default 127.0.0.1:10249
-    host = str(address).rsplit(":", 1)[0] if str(address).count(":") == 1 or str(address).startswith("[") \
-        else str(address)
+    text = str(address)
+    host = text.rsplit(":", 1)[0] if text.count(":") == 1 or text.startswith("[") else text
     if host not in LOOPBACK:
-        yield Hit(f"kube-proxy serves metrics on {address}, not on loopback", resource=str(proxy.get("source")),
-                  evidence=f"{source}={address}")
+        yield Hit(f"kube-proxy serves metrics on {address}, not on loopback", resource=resource, evidence=evidence)
 
 
 node_rule(

@@ -854,13 +854,20 @@ def _kubelet_config(fs: NodeFS, components: dict[str, dict[str, Any]], warnings:
 
 
 def _proxy_config(fs: NodeFS, components: dict[str, dict[str, Any]], warnings: list[str]) -> None:
+    """kube-proxy's --config file. A running kube-proxy (on kubeadm clusters a DaemonSet Pod, whose config
+    is a mounted ConfigMap) is read in its own root, ``/proc/PID/root``, where that path exists; its
+    kubeconfig stays a node path, as the benchmark's file items mean the node's own files."""
     proxy = components.get("proxy")
     if proxy is None:
         return
     config_path = proxy["flags"].get("config")
     config: Any = None
     if config_path:
-        doc = _load_yaml_file(fs, config_path, warnings)
+        reader = fs
+        if proxy.get("origin") == "process" and proxy.get("pid"):
+            reader = NodeFS(Path(f"/proc/{int(proxy['pid'])}/root"))
+            proxy["config_root"] = f"/proc/{int(proxy['pid'])}/root"
+        doc = _load_yaml_file(reader, config_path, warnings)
         config = doc.data if doc is not None and isinstance(doc.data, dict) else None
     proxy["config_path"] = config_path
     proxy["config"] = config
