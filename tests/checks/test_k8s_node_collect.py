@@ -723,13 +723,18 @@ def test_oversized_config_is_a_warning_not_a_read(tmp_path: Path, kubeadm_pki: P
 
 
 def test_running_processes_win_over_manifests(tmp_path: Path, kubeadm_pki: Path) -> None:
-    """A real process whose command line is an API server's (argv[0] ``kube-apiserver``), read from /proc."""
+    """A real process whose command line is an API server's (argv[0] ``kube-apiserver``), read from /proc,
+    running in its own root as a static Pod's container does."""
     build_master(tmp_path, kubeadm_pki)
-    argv = ["kube-apiserver", "-c", "import time; time.sleep(60)", "--profiling=false", "--authorization-mode=RBAC"]
+    pod_root = tmp_path / "pod"  # the container's own root: files the API server names are read there
+    _write(pod_root, "/etc/kubernetes/enc/enc.yaml", ENCRYPTION_CONFIG)
+    code = f"import os, time; os.chroot({str(pod_root)!r}); time.sleep(60)"
+    argv = ["kube-apiserver", "-c", code, "--profiling=false", "--authorization-mode=RBAC",
+            "--encryption-provider-config=/etc/kubernetes/enc/enc.yaml"]
     process = subprocess.Popen(argv, executable=sys.executable)
     try:
         deadline = time.monotonic() + 10
-        while Path(f"/proc/{process.pid}/cmdline").read_bytes().split(b"\0")[0] != b"kube-apiserver":
+        while os.readlink(f"/proc/{process.pid}/root") != str(pod_root):
             assert time.monotonic() < deadline, "the stand-in process did not start"
             time.sleep(0.01)
         scan = collect_node(NodeOptions(root=str(tmp_path), processes=True))
@@ -741,6 +746,7 @@ def test_running_processes_win_over_manifests(tmp_path: Path, kubeadm_pki: Path)
     assert apiserver["flags"]["authorization-mode"] == "RBAC" and apiserver["flags"]["profiling"] == "false"
     assert apiserver["manifest"] == "/etc/kubernetes/manifests/kube-apiserver.yaml"
     assert apiserver["version"] == "1.29.3"
+    assert apiserver["encryption_config"]["data"]["kind"] == "EncryptionConfiguration"
     assert scan.document.data["components"]["scheduler"]["origin"] == "manifest"
 
 

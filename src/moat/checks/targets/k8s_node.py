@@ -877,10 +877,14 @@ def _proxy_config(fs: NodeFS, components: dict[str, dict[str, Any]], warnings: l
 
 def _apiserver_files(fs: NodeFS, components: dict[str, dict[str, Any]], warnings: list[str]) -> None:
     """The encryption configuration, audit policy and structured authorization configuration the API
-    server names, parsed for sections 1.2 and 3.2."""
+    server names, parsed for sections 1.2 and 3.2. A running API server's paths are its own: they are
+    read in its root (``/proc/PID/root``), which is the node's for a static Pod's hostPath mounts and
+    also right when a mount puts a file elsewhere."""
     apiserver = components.get("apiserver")
     if apiserver is None:
         return
+    if apiserver.get("origin") == "process" and apiserver.get("pid"):
+        fs = NodeFS(Path(f"/proc/{int(apiserver['pid'])}/root"))
     for key, flag in (("encryption_config", "encryption-provider-config"), ("audit_policy", "audit-policy-file"),
                       ("authorization_config", "authorization-config")):
         path = apiserver["flags"].get(flag)
