@@ -18,6 +18,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import typer
+from typer.testing import CliRunner
 
 from corpus import SHARED
 from moat.checks.engine import evaluate
@@ -29,6 +31,7 @@ from moat.checks.targets.docker_host import (
     effective_settings,
     parse_dockerd_args,
 )
+from moat.cli.host import register
 from moat.errors import MoatError, ParseError
 from moat.model import Misconfiguration
 
@@ -666,3 +669,32 @@ def test_odd_engine_listings_are_skipped_not_trusted(host: Host, fake_engine: Fa
     rules = rules_for(["docker-host", "docker-container"], builtin_rules().values())
     found = {f.rule_id for f in evaluate(scan.documents, rules).findings if f.object == "web"}
     assert "MOAT-DC-005" in found
+
+
+def test_moat_host_with_a_template_file(host: Host, tmp_path: Path) -> None:
+    """A template picks the benchmark section, sets a rule's parameter and overrides a severity."""
+    host.harden()
+    host.write("etc/fstab", "UUID=1 / ext4 defaults 0 1\n")
+    template = tmp_path / "hosts.yaml"
+    template.write_text(
+        "id: our-hosts\ntitle: Our Docker hosts\nframework: cis-docker-1.6\n"
+        "select:\n  frameworks: ['cis-docker-1.6:1.*']\n"
+        "params:\n  trusted_docker_users: [alice]\n"
+        "severity:\n  MOAT-DH-001: CRITICAL\n"
+    )
+    app = typer.Typer()
+    register(app)
+    app.command("other")(lambda: None)
+    result = CliRunner().invoke(app, ["host", "--root", str(host.root), "--template", str(template), "-f", "json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    failed = sorted((f["rule_id"], f["severity"], f["message"]) for f in report["misconfigurations"]
+                    if f["status"] == "FAIL")
+    assert failed == [
+        ("MOAT-DH-001", "CRITICAL",
+         "/var/lib/docker is not a mount point of its own (not in /proc/mounts or /etc/fstab)"),
+        ("MOAT-DH-002", "HIGH", 'user "bob" can control the Docker daemon (member of group "docker") and is not '
+                                "listed in trusted_docker_users"),
+    ]
+    assert {c["rule_id"] for c in report["checks"]} == {f"MOAT-DH-{n:03d}" for n in range(1, 21)}
+    assert report["template"]["id"] == "our-hosts"
