@@ -12,7 +12,9 @@ Where each component's flags come from:
   ``/etc/kubernetes/manifests`` (container ``command`` plus ``args``; for etcd also ``ETCD_*``
   environment variables, which etcd reads as flags). When the root is ``/`` the running processes'
   command lines (``/proc/*/cmdline``) are read too, and a running process wins over its manifest: it
-  is what actually runs (a manifest edited but not yet picked up is not).
+  is what actually runs (a manifest edited but not yet picked up is not). Files a running component
+  names (the API server's encryption, audit and authorization files, kube-proxy's config) are read in
+  that process's own root, ``/proc/PID/root``: in a container, its mounts decide what it reads.
 * kubelet: the running process, else the systemd unit and its drop-ins (``ExecStart`` with
   ``Environment=`` and ``EnvironmentFile=`` variables expanded, as kubeadm's ``10-kubeadm.conf``,
   ``/var/lib/kubelet/kubeadm-flags.env`` and ``/etc/default/kubelet`` use them).
