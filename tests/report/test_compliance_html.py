@@ -129,8 +129,6 @@ def test_manual_and_not_assessed_controls_say_what_to_do() -> None:
     rows = lone.find(id="not-assessed")[0].find("tbody")[0].find("tr")
     assert [[c.full_text for c in row.find("td")] for row in rows] == [
         ["4.2.1", "Kubelet anonymous auth", "T-KUBELET Kubelet anonymous auth", "Kubernetes nodes (moat k8s-node)"],
-        ["5.2.10", "Node half of a control; Pod half of a control", "T-NODE-POD Node half of a control",
-         "Kubernetes nodes (moat k8s-node)"],
     ]
 
 

@@ -12,15 +12,18 @@ Per control, from the rules mapped to it, in this order:
 
 ``FAIL``
     a rule mapped to it failed.
-``NOT_ASSESSED``
-    a rule mapped to it was never evaluated (no document of the kinds it reads).
-``MANUAL``
-    a manual rule maps to it, or no rule does (the template names it, a person must verify it).
 ``PASS``
-    every mapped rule is automated, was evaluated on at least one document, and found nothing.
+    at least one automated rule mapped to it was evaluated, and none found anything.
+``NOT_ASSESSED``
+    automated rules map to it but none was evaluated (no document of the kinds they read).
+``MANUAL``
+    only manual rules map to it, or no rule does (the template names it, a person must verify it).
 
-A control is never PASS on partial evidence: passing Dockerfile checks say nothing about the image
-config rule mapped to the same control.
+Why one evaluated rule is enough for PASS: the rules mapped to one control usually read different
+kinds of evidence for the same requirement (CIS Docker 5.4 "no privileged containers" is checked on
+running containers by ``moat host`` and on compose files by ``moat config``). Requiring all of them
+would fail every host without compose files. Each control still lists which of its rules were not
+evaluated, so a reader sees how wide the evidence was.
 """
 
 from __future__ import annotations
@@ -467,11 +470,12 @@ def control_status(mapped: Sequence[CheckResult]) -> str:
     """The status of one control from the merged results of the rules mapped to it (module docstring)."""
     if any(result.status == FAIL for result in mapped):
         return FAIL
-    if any(result.status == NOT_APPLICABLE for result in mapped):
+    automated = [result for result in mapped if not result.manual and result.status != MANUAL]
+    if any(result.status == PASS for result in automated):
+        return PASS
+    if automated:
         return NOT_ASSESSED
-    if not mapped or any(result.manual or result.status == MANUAL for result in mapped):
-        return MANUAL
-    return PASS
+    return MANUAL
 
 
 def control_id(control: str, framework: str) -> str | None:

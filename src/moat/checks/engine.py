@@ -82,7 +82,6 @@ def evaluate(
         context = RuleContext({**item.params, **{k: v for k, v in template_params.items() if k in item.params}},
                               documents)
         for doc in targets:
-            outcome.evaluated += 1
             try:
                 hits = list(item.check(doc, context))
             except Exception as exc:
@@ -90,11 +89,12 @@ def evaluate(
                     raise
                 run.warnings.append(f"rule {item.id} could not evaluate {doc.path} {doc.name}: "
                                     f"{type(exc).__name__}: {exc}")
-                continue
+                continue  # not counted as evaluated: a rule that failed to look must not pass
+            outcome.evaluated += 1
             for hit in hits:
                 run.findings.append(_finding(item, severity, doc, hit, shared))
             outcome.failures += len(hits)
-        outcome.status = FAIL if outcome.failures else PASS
+        outcome.status = FAIL if outcome.failures else PASS if outcome.evaluated else NOT_APPLICABLE
     run.findings.sort(key=_finding_order)
     return run
 
