@@ -240,8 +240,7 @@ services:
 @pytest.mark.images
 def test_image_config_env_labels_and_history_of_a_real_image() -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "secrets"))
-    from secret_image import secret_image
-
+    from fixtures.secret_image import secret_image
     from moat.checks.targets.image_config import image_config_document
     from moat.inventory.target import ScanSettings, inventory_target
 

@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from secret_image import secret_image
 from secret_samples import B64URL, rand
 
 from fixtures import images
+from fixtures.secret_image import secret_image
 from moat.errors import MoatError
 from moat.inventory.target import ScanSettings
 from moat.secrets import layers as layer_module
