@@ -412,10 +412,10 @@ def test_audit_watches(host: Host) -> None:
     found = failures(host.root)
     assert "MOAT-DH-006" not in found and "MOAT-DH-011" not in found  # /etc/docker covers daemon.json
     assert found["MOAT-DH-003"] == [
-        "/usr/bin/dockerd (the Docker daemon binary) is not audited: no audit rule watches it"
+        "no audit rule watches /usr/bin/dockerd (the Docker daemon binary)"
     ]
     assert found["MOAT-DH-007"] == [
-        "/usr/lib/systemd/system/docker.service (the docker.service unit) is not audited: no audit rule watches it"
+        "no audit rule watches /usr/lib/systemd/system/docker.service (the docker.service unit)"
     ]
     for rule_id in ("MOAT-DH-004", "MOAT-DH-005", "MOAT-DH-008", "MOAT-DH-009", "MOAT-DH-014", "MOAT-DH-018"):
         assert rule_id in found
@@ -423,7 +423,7 @@ def test_audit_watches(host: Host) -> None:
     for rule_id in ("MOAT-DH-010", "MOAT-DH-012", "MOAT-DH-013", "MOAT-DH-015", "MOAT-DH-016", "MOAT-DH-017"):
         assert rule_id not in found
     (host.root / "etc/audit/rules.d/docker.rules").unlink()
-    assert failures(host.root)["MOAT-DH-006"] == ["/etc/docker is not audited: no audit rules were found"]
+    assert failures(host.root)["MOAT-DH-006"] == ["no audit rules found, so nothing watches /etc/docker"]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -433,7 +433,7 @@ def test_audit_watches(host: Host) -> None:
 @pytest.mark.parametrize(
     ("rule_id", "change", "message"),
     [
-        ("MOAT-DH-022", {"icc": True}, "icc is True: containers on the default bridge can reach each other"),
+        ("MOAT-DH-022", {"icc": True}, "icc is True"),
         ("MOAT-DH-023", {"log-level": "debug"}, "log-level is 'debug', not info"),
         ("MOAT-DH-024", {"iptables": False}, "iptables is false: Docker does not manage its firewall rules"),
         ("MOAT-DH-025", {"insecure-registries": ["10.1.0.0/16", "127.0.0.0/8"]},
@@ -468,14 +468,14 @@ def test_daemon_json_settings(host: Host, rule_id: str, change: dict[str, object
 @pytest.mark.parametrize(
     ("rule_id", "removed", "message"),
     [
-        ("MOAT-DH-022", "icc", "icc is not set: containers on the default bridge can reach each other"),
-        ("MOAT-DH-028", "default-ulimits", "no default-ulimits set for containers"),
-        ("MOAT-DH-029", "userns-remap", "userns-remap is not set: root in a container is root on the host"),
-        ("MOAT-DH-032", "authorization-plugins", "no authorization-plugins configured"),
-        ("MOAT-DH-033", "log-driver", "log-driver is 'json-file' (the default): logs stay on this host"),
+        ("MOAT-DH-022", "icc", "icc is not set (dockerd defaults it to true)"),
+        ("MOAT-DH-028", "default-ulimits", "default-ulimits is not set"),
+        ("MOAT-DH-029", "userns-remap", "userns-remap is not set"),
+        ("MOAT-DH-032", "authorization-plugins", "authorization-plugins is not set"),
+        ("MOAT-DH-033", "log-driver", "log-driver is not set (the daemon uses 'json-file')"),
         ("MOAT-DH-034", "no-new-privileges", "no-new-privileges is not set daemon-wide"),
-        ("MOAT-DH-035", "live-restore", "live-restore is not enabled"),
-        ("MOAT-DH-036", "userland-proxy", "userland-proxy is not disabled"),
+        ("MOAT-DH-035", "live-restore", "live-restore is not set"),
+        ("MOAT-DH-036", "userland-proxy", "userland-proxy is not set (dockerd defaults it to true)"),
     ],
 )
 def test_daemon_defaults_that_fail(host: Host, rule_id: str, removed: str, message: str) -> None:
@@ -564,7 +564,7 @@ def test_file_ownership_and_modes(host: Host) -> None:
         "MOAT-DH-060": ["/etc/sysconfig/docker is owned by root:alice; root:root expected"],
         "MOAT-DH-061": ["/run/containerd/containerd.sock is owned by root:docker; root:root expected"],
         "MOAT-DH-062": ["/run/containerd/containerd.sock has mode 0666; 0660 or stricter expected"],
-        "MOAT-DH-013": ["/etc/sysconfig/docker is not audited: no audit rule watches it"],
+        "MOAT-DH-013": ["no audit rule watches /etc/sysconfig/docker"],
     }
     # 3.12 (server certificate mode 444) passes at 440: stricter is fine.
     assert "MOAT-DH-050" not in found

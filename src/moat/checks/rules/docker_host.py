@@ -264,9 +264,9 @@ def _audit_check(item: AuditItem) -> Any:
             resolved = str(facts.get("resolved") or path)
             if covered(path, watched) or covered(resolved, watched):
                 continue
-            where = "no audit rules were found" if not watched else "no audit rule watches it"
             what = path if item.label == path else f"{path} ({item.label})"
-            yield Hit(f"{what} is not audited: {where}", path=("audit_rules",), resource=path,
+            message = f"no audit rule watches {what}" if watched else f"no audit rules found, so nothing watches {what}"
+            yield Hit(message, path=("audit_rules",), resource=path,
                       evidence=f"-w {path} -k docker")
 
     check.__name__ = f"audit_{item.cis_id.replace('.', '_')}"
@@ -393,9 +393,9 @@ def inter_container_traffic(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
     if is_false(found):
         return
     if found is None:
-        yield default_hit(doc, "icc is not set: containers on the default bridge can reach each other")
+        yield default_hit(doc, "icc is not set (dockerd defaults it to true)")
     else:
-        yield setting_hit(doc, found, f"icc is {found.value!r}: containers on the default bridge can reach each other")
+        yield setting_hit(doc, found, f"icc is {found.value!r}")
 
 
 @rule(
@@ -563,7 +563,7 @@ def tls_authentication(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
 )
 def default_ulimits(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
     if not values(setting(doc, "default-ulimits")):
-        yield default_hit(doc, "no default-ulimits set for containers")
+        yield default_hit(doc, "default-ulimits is not set")
 
 
 @rule(
@@ -588,7 +588,7 @@ def userns_remap(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
         return
     if any(option.startswith("name=userns") or option.startswith("name=rootless") for option in security_options(doc)):
         return
-    yield default_hit(doc, "userns-remap is not set: root in a container is root on the host")
+    yield default_hit(doc, "userns-remap is not set")
 
 
 @rule(
@@ -658,7 +658,7 @@ def authorization_plugin(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
     plugins = _info(doc).get("Plugins")
     if isinstance(plugins, dict) and plugins.get("Authorization"):
         return
-    yield default_hit(doc, "no authorization-plugins configured")
+    yield default_hit(doc, "authorization-plugins is not set")
 
 
 _LOCAL_LOG_DRIVERS = {"json-file", "local", "none", ""}
@@ -690,7 +690,7 @@ def central_logging(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
     running = _info(doc).get("LoggingDriver")
     if isinstance(running, str) and running.lower() not in _LOCAL_LOG_DRIVERS:
         return
-    yield default_hit(doc, f"log-driver is {running or 'json-file'!r} (the default): logs stay on this host")
+    yield default_hit(doc, f"log-driver is not set (the daemon uses {running or 'json-file'!r})")
 
 
 @rule(
@@ -742,7 +742,7 @@ def live_restore(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
     if isinstance(swarm, dict) and swarm.get("LocalNodeState") == "active":
         return  # live restore is incompatible with swarm mode; the benchmark does not ask for it there
     if found is None:
-        yield default_hit(doc, "live-restore is not enabled")
+        yield default_hit(doc, "live-restore is not set")
     else:
         yield setting_hit(doc, found, f"live-restore is {found.value!r}")
 
@@ -769,7 +769,7 @@ def userland_proxy(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
     if is_false(found):
         return
     if found is None:
-        yield default_hit(doc, "userland-proxy is not disabled")
+        yield default_hit(doc, "userland-proxy is not set (dockerd defaults it to true)")
     else:
         yield setting_hit(doc, found, f"userland-proxy is {found.value!r}")
 
