@@ -109,3 +109,27 @@ def test_a_rule_that_raises_is_a_warning_unless_strict(monkeypatch: pytest.Monke
 def test_rules_missing_what_a_finding_needs_are_refused(change: dict[str, object], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         validate_rule(_rule("T-X", _host_pid, **change))
+
+
+def test_a_rule_that_cannot_assess_a_document_does_not_pass_it() -> None:
+    from moat.checks.rule import NotAssessable
+
+    def needs_facts(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
+        if "facts" not in doc.facts:
+            raise NotAssessable
+        yield from ()
+
+    run = evaluate(_doc(PODS), [_rule("T-N", needs_facts)])
+    assert run.outcomes["T-N"].status == NOT_APPLICABLE and run.outcomes["T-N"].evaluated == 0
+    assert run.warnings == [] and run.findings == []
+    docs = _doc(PODS)
+    docs[0].facts["facts"] = True
+    assert evaluate(docs, [_rule("T-N", needs_facts)]).outcomes["T-N"].status == PASS
+
+
+def test_a_hit_can_span_lines() -> None:
+    def span(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
+        yield Hit("multi-line instruction", line=3, end_line=6)
+
+    [finding] = evaluate(_doc(PODS)[:1], [_rule("T-S", span)]).findings
+    assert (finding.line, finding.end_line) == (3, 6)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from moat.checks.document import Document
-from moat.checks.rule import Hit, Rule, RuleContext
+from moat.checks.rule import Hit, NotAssessable, Rule, RuleContext
 from moat.model import SEVERITIES, Misconfiguration
 
 PASS = "PASS"
@@ -84,6 +84,8 @@ def evaluate(
         for doc in targets:
             try:
                 hits = list(item.check(doc, context))
+            except NotAssessable:
+                continue
             except Exception as exc:
                 if strict:
                     raise
@@ -114,7 +116,7 @@ def _finding(item: Rule, severity: str, doc: Document, hit: Hit,
         file=doc.path,
         message=hit.message,
         line=line,
-        end_line=line if hit.path or hit.line else doc.end_line,
+        end_line=max(hit.end_line, line) if hit.path or hit.line else doc.end_line,
         object=hit.resource or doc.name,
         container=hit.container,
         description=item.description,

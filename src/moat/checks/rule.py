@@ -36,6 +36,14 @@ class Hit:
     """Overrides the document's name, e.g. the file a host check found with a bad mode."""
     evidence: str = ""
     """What was seen, already redacted when it could hold a secret."""
+    end_line: int = 0
+    """Last line of what the hit is about (a multi-line ``RUN``); 0 means the same as the line."""
+
+
+class NotAssessable(Exception):
+    """Raised by a check that cannot judge this document (the facts it needs were not collected, e.g.
+    setuid files of an SBOM target): the document does not count as evaluated, so the rule cannot
+    pass on it, and no warning is shown."""
 
 
 @dataclass(slots=True)

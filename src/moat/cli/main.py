@@ -57,11 +57,14 @@ def version() -> None:
 
 
 def _register_commands() -> None:
-    from moat.cli import config, db, sbom, scan
+    from moat.cli import compliance, config, db, host, k8s_node, sbom, scan
 
     sbom.register(app)
     scan.register(app)
     config.register(app)
+    host.register(app)
+    k8s_node.register(app)
+    compliance.register(app)
     db.register(app)
 
 

@@ -313,9 +313,9 @@ def register(app: typer.Typer) -> None:
         docker_host: opt.DockerHost = None,
         quiet: opt.Quiet = False,
     ) -> None:
-        """Scan an image for vulnerabilities.
+        """Scan an image for vulnerabilities, and with --scanners for misconfiguration and secrets.
 
-        Example: moat image registry:alpine:3.19 --severity HIGH,CRITICAL --exit-code 1
+        Example: moat image registry:alpine:3.19 --scanners vuln,config,secret --severity HIGH,CRITICAL --exit-code 1
         """
         request = ScanRequest(
             target, format, template, severity, ignore_unfixed, exit_code, ignorefile, vex or [], db, scanners,

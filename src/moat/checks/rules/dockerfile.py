@@ -142,7 +142,8 @@ def _short(item: Instruction, limit: int = 100) -> str:
 
 
 def _hit(message: str, item: Instruction, evidence: str = "") -> Hit:
-    return Hit(message, line=int(item.get("line", 0)), evidence=evidence or f"{item['cmd']} {_short(item)}")
+    return Hit(message, line=int(item.get("line", 0)), evidence=evidence or f"{item['cmd']} {_short(item)}",
+               end_line=int(item.get("end_line", 0)))
 
 
 # ------------------------------------------------------------------------------ user, base image, ports

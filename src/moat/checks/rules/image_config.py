@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from moat.checks.document import Document, TargetKind
-from moat.checks.rule import Hit, RuleContext, manual_rule, rule
+from moat.checks.rule import Hit, NotAssessable, RuleContext, manual_rule, rule
 from moat.checks.rules.dockerfile import (
     ARCHIVE,
     effective,
@@ -247,8 +247,8 @@ def _mode_text(mode: int) -> str:
 )
 def setuid_files(doc: Document, ctx: RuleContext) -> Iterable[Hit]:
     files = doc.data.get("setuid_files")
-    if not files:
-        return
+    if files is None:
+        raise NotAssessable  # no layer walk looked for them (an SBOM target): not a pass
     allowed = {str(path).lstrip("/") for path in ctx.params.get("allowed_setuid_files") or []}
     for index, item in enumerate(files):
         path = str(item.get("path", "")).lstrip("/")
