@@ -138,36 +138,27 @@ def _text(data: Mapping[str, Any], key: str, where: str) -> str:
     return " ".join(value.split())
 
 
-_CACHE: dict[tuple[int, ...], dict[str, Rule]] = {}
-_PRODUCED: dict[int, Rule] = {}
-"""Rules this module built (by object id, holding the object so the id stays its own): applying the
-mappings to them again must not treat a derived control as one of the rule's own."""
+_DERIVED: dict[int, tuple[Rule, Rule]] = {}
+"""id(rule) → (rule, the rule with derived controls). Holding the original keeps its id its own;
+holding the result lets a second application recognise it (a derived control is never evidence)."""
 
 
 def with_derived_controls(rules: Mapping[str, Rule]) -> dict[str, Rule]:
     """The rules with every derived control added to their ``controls`` (new Rule objects; a rule
-    without any derived control is returned as it is). ``builtin_rules()`` calls this on every call,
-    so the answer for the same rule objects is remembered."""
-    key = tuple(id(item) for item in rules.values())
-    cached = _CACHE.get(key)
-    if cached is None:
-        cached = {rid: add_derived_controls(item) for rid, item in rules.items()}
-        if len(_CACHE) > 8:
-            _CACHE.clear()
-        _CACHE[key] = cached
-    return dict(cached)
+    without any derived control is returned as it is). Cheap to call again on the same rules."""
+    return {rid: add_derived_controls(item) for rid, item in rules.items()}
 
 
 def add_derived_controls(item: Rule) -> Rule:
     """One rule with the controls the mapping files derive from its own controls and id."""
-    if id(item) in _PRODUCED:
-        return item
+    known = _DERIVED.get(id(item))
+    if known is not None and known[0] is item:
+        return known[1]
     added = [control for mapping in load_mappings() for control in mapping.derive(item)]
     extra = [control for control in dict.fromkeys(added) if control not in item.controls]
-    if not extra:
-        return item
-    derived = replace(item, controls=(*item.controls, *extra))
-    _PRODUCED[id(derived)] = derived
+    derived = replace(item, controls=(*item.controls, *extra)) if extra else item
+    _DERIVED[id(item)] = (item, derived)
+    _DERIVED[id(derived)] = (derived, derived)
     return derived
 
 

@@ -18,9 +18,14 @@ out for a user to copy and edit, and ``--template FILE`` reads the edited copy b
       MOAT-IMG-004: HIGH
     controls:                        # control id -> title, for the compliance report
       "4.1": Ensure a user for the container has been created
+    rules_file: acme-rules.yaml      # custom CEL rules (moat.checks.custom), relative to this file;
+                                     # select.rules may then name their ids
 
 A template that names a rule Moat does not have is an error (a typo would otherwise silently drop a
 check from an audit).
+
+Frameworks derived from the benchmarks (PCI DSS, HIPAA, SOC 2, …; :mod:`moat.checks.mappings`) are
+selected like any other: :meth:`Template.select` adds the derived controls to the rules it is given.
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ from moat.checks.yamlload import load_yaml_documents, read_text
 from moat.errors import MoatError
 from moat.model import SEVERITIES
 
-_KEYS = {"id", "title", "description", "framework", "select", "params", "severity", "controls"}
+_KEYS = {"id", "title", "description", "framework", "select", "params", "severity", "controls", "rules_file"}
 _SELECT_KEYS = {"frameworks", "rules", "exclude"}
 
 
@@ -55,9 +60,22 @@ class Template:
     controls: dict[str, str] = field(default_factory=dict)
     source: str = ""
     """The file it was read from (``builtin:NAME`` for shipped ones)."""
+    rules_file: str = ""
+    """A custom CEL rules file (already resolved against the template's directory), or empty."""
+
+    def custom_rules(self) -> dict[str, Rule]:
+        """The rules of ``rules_file`` by id (empty without one); errors name the file."""
+        if not self.rules_file:
+            return {}
+        from moat.checks.custom import load_custom_rules
+
+        return {item.id: item for item in load_custom_rules(Path(self.rules_file))}
 
     def select(self, rules: Mapping[str, Rule]) -> list[Rule]:
-        """The rules this template runs, in id order; unknown rule ids raise MoatError."""
+        """The rules this template runs, in id order; unknown rule ids raise MoatError. Built-in and
+        custom rules come back with their derived compliance controls (PCI DSS, HIPAA, …), and the
+        custom rules of ``rules_file`` are available to select."""
+        rules = _with_mappings(rules, self.custom_rules())
         unknown = sorted({*self.rules, *self.exclude, *self.severity} - set(rules))
         if unknown:
             raise MoatError(f"template {self.source or self.id}: unknown rule {', '.join(unknown)}")
@@ -65,6 +83,18 @@ class Template:
         chosen |= set(self.rules)
         chosen -= set(self.exclude)
         return [rules[rid] for rid in sorted(chosen)]
+
+
+def _with_mappings(rules: Mapping[str, Rule], custom: Mapping[str, Rule]) -> dict[str, Rule]:
+    """Built-in and custom rules with their derived compliance controls; rules that are neither (built by
+    a caller for its own purpose) are left as they are."""
+    from moat.checks.mappings import add_derived_controls
+    from moat.checks.rule import builtin_rules
+
+    builtin = builtin_rules()
+    result = {rid: add_derived_controls(item) if builtin.get(rid) is item else item for rid, item in rules.items()}
+    result.update({rid: add_derived_controls(item) for rid, item in custom.items()})
+    return result
 
 
 def _selects(entry: str, item: Rule) -> bool:
@@ -92,8 +122,16 @@ def load_template(name_or_path: str) -> Template:
     if path.suffix in (".yaml", ".yml") or path.is_file():
         if not path.is_file():
             raise MoatError(f"template {name_or_path}: no such file")
-        return parse_template(read_text(path), str(path))
-    return parse_template(builtin_template_text(name_or_path), f"builtin:{name_or_path}")
+        template = parse_template(read_text(path), str(path))
+        if template.rules_file:
+            template.rules_file = str(path.parent / template.rules_file)
+            if not Path(template.rules_file).is_file():
+                raise MoatError(f"template {path}: rules_file {template.rules_file} does not exist")
+        return template
+    template = parse_template(builtin_template_text(name_or_path), f"builtin:{name_or_path}")
+    if template.rules_file:
+        raise MoatError(f"template builtin:{name_or_path}: a shipped template cannot name a rules_file")
+    return template
 
 
 def parse_template(text: str, label: str) -> Template:
@@ -119,7 +157,9 @@ def parse_template(text: str, label: str) -> Template:
         severity={str(k): str(v).upper() for k, v in _mapping(data.get("severity"), "severity", label).items()},
         controls={str(k): str(v) for k, v in _mapping(data.get("controls"), "controls", label).items()},
         source=label,
+        rules_file=_text(data, "rules_file", label),
     )
+
     bad = {rid: sev for rid, sev in template.severity.items() if sev not in SEVERITIES}
     if bad:
         raise MoatError(f"template {label}: severity must be one of {', '.join(SEVERITIES)} (got {bad})")
