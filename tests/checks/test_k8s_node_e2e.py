@@ -52,6 +52,9 @@ def test_json_report_of_a_default_kubeadm_control_plane(tmp_path: Path, kubeadm_
     report = json.loads(out)
     assert report["scan_kind"] == "k8s-node" and report["target"] == str(tmp_path)
     assert len(report["checks"]) == 95
+    assert report["facts"]["node"]["benchmark"] == "cis-1.9"
+    assert report["facts"]["node"]["kubernetes_version"] == "1.29.3"
+    assert set(report["facts"]["node"]["roles"]) == {"master", "etcd", "worker"}
     statuses = {check["rule_id"]: check["status"] for check in report["checks"]}
     assert statuses["MOAT-KN-044"] == "FAIL" and statuses["MOAT-KN-001"] == "PASS"
     assert statuses["MOAT-KN-049"] == "MANUAL"

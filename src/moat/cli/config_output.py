@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass
 from enum import StrEnum
 from io import StringIO
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -63,12 +63,14 @@ def finish_check_run(
     *,
     template: Template | None = None,
     secrets: list[SecretFinding] | None = None,
+    facts: dict[str, Any] | None = None,
 ) -> int:
-    """Filter, render, write, and return the exit code the gate gives."""
+    """Filter, render, write, and return the exit code the gate gives. ``facts`` are what the command
+    learned about its target (a node's role and benchmark version), kept in the JSON report."""
     severities = parse_severities(options.severity)
     findings = [f for f in run.findings if f.severity in severities]
     kept_secrets = [s for s in secrets if s.severity in severities] if secrets is not None else None
-    write_report(render_check_run(run, target, scan_kind, findings, options.format, template, kept_secrets),
+    write_report(render_check_run(run, target, scan_kind, findings, options.format, template, kept_secrets, facts),
                  options.output)
     failed = any(f.status == "FAIL" for f in findings) or bool(kept_secrets)
     return options.exit_code if failed else 0
@@ -82,6 +84,7 @@ def render_check_run(
     fmt: CheckFormat,
     template: Template | None = None,
     secrets: list[SecretFinding] | None = None,
+    facts: dict[str, Any] | None = None,
 ) -> str:
     if fmt is CheckFormat.table:
         from moat.report.misconfig_table import render_misconfig_table
@@ -102,4 +105,6 @@ def render_check_run(
     from moat.report.misconfig_json import check_run_to_report
 
     report = check_run_to_report(run, target, scan_kind, findings, template=template, secrets=secrets)
+    if facts:
+        report["facts"] = facts
     return json.dumps(report, indent=2)

@@ -77,7 +77,8 @@ def run_k8s_node(root: str, role: str, benchmark: str, output: CheckOutput, temp
     )
     run.warnings[:0] = scan.warnings
     place_in_files(run.findings, root)
-    return finish_check_run(run, root, "k8s-node", output, template=template)
+    facts = {key: data.get(key) for key in ("role", "roles", "benchmark", "benchmark_source", "kubernetes_version")}
+    return finish_check_run(run, root, "k8s-node", output, template=template, facts={"node": facts})
 
 
 def place_in_files(findings: list[Misconfiguration], root: str) -> None:
