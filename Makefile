@@ -30,6 +30,9 @@ bench: system-deps $(STAMP)
 	$(BIN)/python bench/match_speed.py
 	$(BIN)/python bench/vuln_scan.py
 	$(BIN)/python bench/version_compare.py
+	$(BIN)/python bench/config_speed.py
+	$(BIN)/python bench/config_compare.py
+	$(BIN)/python bench/secret_scan.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
