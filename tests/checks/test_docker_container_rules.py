@@ -253,3 +253,26 @@ def test_odd_and_missing_fields_do_not_break_rules() -> None:
     found = {rid for rid, _ in failures(sparse)}
     assert found == {"MOAT-DC-004", "MOAT-DC-011", "MOAT-DC-012", "MOAT-DC-013", "MOAT-DC-026", "MOAT-DC-027",
                      "MOAT-DC-029"}
+
+
+def outcomes(*documents: Document) -> dict[str, str]:
+    rules = [r for r in rules_for(["docker-container", "docker-host"], builtin_rules().values())
+             if r.id.startswith("MOAT-DC-")]
+    return {rid: outcome.status for rid, outcome in evaluate(list(documents), rules).outcomes.items()}
+
+
+def test_what_the_collected_facts_cannot_settle_is_not_passed() -> None:
+    """No process list, no /info: the rules that need them are not assessed, rather than passing."""
+    bare = container({"AppArmorProfile": ""}, top=None)
+    bare.facts["top"] = None
+    status = outcomes(bare, host(None))
+    assert status["MOAT-DC-007"] == "NOT_APPLICABLE"  # sshd: no /top
+    assert status["MOAT-DC-002"] == "NOT_APPLICABLE"  # AppArmor: host support unknown
+    assert status["MOAT-DC-003"] == "NOT_APPLICABLE"  # SELinux: host support unknown
+    assert status["MOAT-DC-001"] == "NOT_APPLICABLE"  # swarm: no /info
+    assert status["MOAT-DC-005"] == "PASS"
+    known = outcomes(container(), host({"SecurityOptions": ["name=seccomp,profile=builtin"], "Swarm": {}}))
+    assert {rid: known[rid] for rid in ("MOAT-DC-001", "MOAT-DC-002", "MOAT-DC-003", "MOAT-DC-007")} == {
+        "MOAT-DC-001": "PASS", "MOAT-DC-002": "PASS", "MOAT-DC-003": "PASS", "MOAT-DC-007": "PASS"}
+    host_pid = outcomes(container({"HostConfig.PidMode": "host"}))
+    assert host_pid["MOAT-DC-007"] == "NOT_APPLICABLE" and host_pid["MOAT-DC-016"] == "FAIL"

@@ -392,6 +392,14 @@ def test_separate_partition(host: Host) -> None:
     assert "MOAT-DH-001" not in failures(host.root)
 
 
+def test_partition_is_not_assessed_without_mount_tables(host: Host) -> None:
+    (host.root / "etc/fstab").unlink()  # a copied /etc without fstab, and no /proc
+    scan = collect_docker_host(str(host.root))
+    run = evaluate(scan.documents, rules_for(["docker-host"], builtin_rules().values()))
+    assert run.outcomes["MOAT-DH-001"].status == "NOT_APPLICABLE"
+    assert "MOAT-DH-001" not in {f.rule_id for f in run.findings}
+
+
 def test_docker_group_members_must_be_trusted(host: Host) -> None:
     host.harden()
     found = failures(host.root)["MOAT-DH-002"]

@@ -15,7 +15,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from moat.checks.document import Document, TargetKind
-from moat.checks.rule import Hit, RuleContext, manual_rule, rule
+from moat.checks.rule import Hit, NotAssessable, RuleContext, manual_rule, rule
 
 CONTAINER = (TargetKind.DOCKER_CONTAINER,)
 
@@ -136,7 +136,10 @@ def _hit(doc: Document, message: str, path: tuple[str | int, ...], evidence: str
 def swarm_mode(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
     if ctx.params.get("swarm_expected"):
         return
-    swarm = _mapping(_mapping(_mapping(doc.data).get("info")).get("Swarm"))
+    info = _mapping(doc.data).get("info")
+    if not isinstance(info, dict):
+        raise NotAssessable("no engine answered /info")
+    swarm = _mapping(info.get("Swarm"))
     if swarm.get("LocalNodeState") == "active":
         yield Hit("swarm mode is active on this daemon", path=("info", "Swarm", "LocalNodeState"),
                   evidence=f"NodeID={swarm.get('NodeID', '')}")
@@ -171,9 +174,12 @@ def apparmor(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
                        option)
             return
     profile = str(_mapping(doc.data).get("AppArmorProfile") or "")
+    if profile and profile != "unconfined":
+        return
     host = host_security_options(ctx)
-    if profile == "unconfined" or (not profile and host is not None and
-                                   any(o.startswith("name=apparmor") for o in host)):
+    if host is None:
+        raise NotAssessable("whether the host has AppArmor is unknown without the engine's /info")
+    if profile == "unconfined" or any(o.startswith("name=apparmor") for o in host):
         yield _hit(doc, f"has no AppArmor profile ({profile or 'none'}) on an AppArmor host", ("AppArmorProfile",))
 
 
@@ -201,9 +207,12 @@ def selinux(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
             yield _hit(doc, "runs with SELinux labelling disabled (label=disable)",
                        ("HostConfig", "SecurityOpt", index), option)
             return
+    if _mapping(doc.data).get("ProcessLabel"):
+        return
     host = host_security_options(ctx)
-    selinux_host = host is not None and any(o.startswith("name=selinux") for o in host)
-    if selinux_host and not _mapping(doc.data).get("ProcessLabel"):
+    if host is None:
+        raise NotAssessable("whether the host has SELinux is unknown without the engine's /info")
+    if any(o.startswith("name=selinux") for o in host):
         yield _hit(doc, "has no SELinux process label on an SELinux host", ("ProcessLabel",))
 
 
@@ -339,7 +348,9 @@ def sensitive_mounts(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
 )
 def sshd_running(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
     if str(host_config(doc).get("PidMode") or "") == "host":
-        return  # its process list is the host's (5.16 reports the shared namespace itself)
+        raise NotAssessable("its process list is the host's (5.16 reports the shared namespace itself)")
+    if not isinstance(doc.facts.get("top"), dict):
+        raise NotAssessable("the engine gave no process list (/containers/{id}/top)")
     top = _mapping(doc.facts.get("top"))
     titles = [str(t).upper() for t in top.get("Titles") or ()]
     column = next((i for i, t in enumerate(titles) if t in ("CMD", "COMMAND", "ARGS")), None)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from moat.checks.document import Document, TargetKind
-from moat.checks.rule import Hit, RuleContext, manual_rule, rule
+from moat.checks.rule import Hit, NotAssessable, RuleContext, manual_rule, rule
 
 HOST = (TargetKind.DOCKER_HOST,)
 
@@ -151,6 +151,8 @@ def separate_partition(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
     facts = (data.get("files") or {}).get(root) or {}
     candidates = {root.rstrip("/") or "/", str(facts.get("resolved") or root).rstrip("/") or "/"}
     mounts = data.get("mounts") or []
+    if not mounts:
+        raise NotAssessable("neither /proc/mounts nor /etc/fstab could be read")
     if any(isinstance(m, dict) and m.get("mountpoint") in candidates for m in mounts):
         return
     yield Hit(f"{root} is not a mount point of its own (not in /proc/mounts or /etc/fstab)", path=("mounts",),
