@@ -226,6 +226,23 @@ def test_expensive_expression_is_stopped_and_the_worker_recovers(tmp_path: Path)
                                  "(CEL cost bound; nested comprehensions over large lists?)")
     # The stuck worker was killed; the next evaluation gets a fresh one.
     assert evaluate([huge], [fast]).outcomes["ACME-FAST"].status == PASS
+    # The runaway rule is not evaluated again in this run: one timeout, not one per object.
+    small = Document("kubernetes", "small.yaml", {"kind": "ConfigMap", "data": {"items": [1]}}, name="ConfigMap/s")
+    with pytest.raises(CustomRuleError, match="not evaluated, the rule ran past its 1 s limit earlier"):
+        evaluate([small], [slow])
+
+
+def test_a_timeout_in_a_lenient_run_is_a_warning_and_the_run_goes_on(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MOAT_STRICT_RULES")
+    path = one_rule(tmp_path, expression='"object.items.all(a, object.items.all(b, object.items.all(c, a != -1)))"')
+    rule = load_custom_rules(path, timeout=1.0)[0]
+    documents = [Document("kubernetes", f"big{i}.yaml", {"kind": "List", "items": list(range(3000))}, name=f"L/{i}")
+                 for i in range(3)]
+    run = evaluate(documents, [rule])
+    assert len(run.warnings) == 3
+    assert "evaluation stopped after 1 s" in run.warnings[0]
+    assert all("not evaluated, the rule ran past" in warning for warning in run.warnings[1:])
 
 
 def test_timeout_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

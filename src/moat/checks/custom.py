@@ -254,7 +254,7 @@ def _timeout(value: float | None) -> float:
 class CelCheck:
     """The check function of a custom rule: evaluate its CEL in the worker, turn a false into a Hit."""
 
-    __slots__ = ("expressions", "message", "rule_id", "source", "timeout")
+    __slots__ = ("expressions", "message", "rule_id", "source", "timed_out", "timeout")
 
     def __init__(self, rule_id: str, source: str, expressions: CelExpressions, message: str, timeout: float) -> None:
         self.rule_id = rule_id
@@ -262,8 +262,14 @@ class CelCheck:
         self.expressions = expressions
         self.message = message
         self.timeout = timeout
+        self.timed_out = False
+        """Set by the first timeout: the rule is not evaluated again, so a runaway expression costs one
+        timeout per run, not one per object (the engine goes on with the other rules)."""
 
     def __call__(self, doc: Document, ctx: RuleContext) -> Iterator[Hit]:
+        where = f"{self.source}: rule {self.rule_id} on {doc.path}" + (f" {doc.name}" if doc.name else "")
+        if self.timed_out:
+            raise CustomRuleError(f"{where}: not evaluated, the rule ran past its {self.timeout:g} s limit earlier")
         activation = {"object": doc.data, "params": dict(ctx.params)}
         answer = EVALUATOR.evaluate(self.expressions, activation, self.timeout)
         status = answer[0]
@@ -272,8 +278,8 @@ class CelCheck:
         if status == "fail":
             yield Hit(str(answer[1]) or self.message)
             return
-        where = f"{self.source}: rule {self.rule_id} on {doc.path}" + (f" {doc.name}" if doc.name else "")
         if status == "timeout":
+            self.timed_out = True
             raise CustomRuleError(f"{where}: evaluation stopped after {self.timeout:g} s (CEL cost bound; "
                                   "nested comprehensions over large lists?)")
         raise CustomRuleError(f"{where}: {answer[1]}")
