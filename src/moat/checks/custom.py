@@ -295,6 +295,9 @@ class _Evaluator:
         self._lock = threading.Lock()
         self._process: subprocess.Popen[bytes] | None = None
         self._conn: _PipeConnection | None = None
+        self._owner = 0
+        """The pid that started the worker: a forked child (a Celery worker) must start its own rather
+        than talk over its parent's pipe."""
 
     def evaluate(self, expressions: CelExpressions, activation: dict[str, Any], timeout: float) -> tuple[Any, ...]:
         """``("skip",)``, ``("pass",)``, ``("fail", message)``, ``("error", text)`` or ``("timeout",)``."""
@@ -317,6 +320,8 @@ class _Evaluator:
             return answer
 
     def _connection(self) -> _PipeConnection:
+        if self._owner != os.getpid():
+            self._process, self._conn = None, None  # the parent's worker; leave it to the parent
         if self._conn is not None and self._process is not None and self._process.poll() is None:
             return self._conn
         self._stop()
@@ -337,7 +342,7 @@ class _Evaluator:
             os.close(child_reads)
             os.close(child_writes)
         conn = _PipeConnection(parent_reads, parent_writes)
-        self._process, self._conn = process, conn
+        self._process, self._conn, self._owner = process, conn, os.getpid()
         if not conn.poll(WORKER_START_TIMEOUT):
             self._stop()
             raise MoatError("the CEL evaluation worker did not start")
@@ -361,7 +366,8 @@ class _Evaluator:
 
     def close(self) -> None:
         with self._lock:
-            self._stop()
+            if self._owner == os.getpid():
+                self._stop()
 
 
 EVALUATOR = _Evaluator()
