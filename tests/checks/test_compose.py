@@ -249,3 +249,20 @@ def test_services_tolerate_junk_values() -> None:
     documents = compose_documents(yaml_docs[0], "junk.yml")
     run = evaluate(documents, [r for r in builtin_rules().values() if r.id.startswith("MOAT-CMP-")])
     assert 'service "a" runs as user \'0\'' in [f.message for f in run.findings]
+
+
+def test_compose_rules_map_to_the_cis_docker_16_item_the_container_rule_of_the_same_check_maps_to() -> None:
+    """The compose rules are CIS Docker section 5 as a compose file says it; each must name the same
+    1.6 item as the running-container rule for that setting (1.5 numbered them one lower)."""
+    from moat.checks.rule import builtin_rules
+
+    rules = builtin_rules()
+    container_items = {c for r in rules.values() if r.id.startswith("MOAT-DC") for c in r.controls
+                       if c.startswith("cis-docker-1.6:5.")}
+    compose_items = {c for r in rules.values() if r.id.startswith("MOAT-CMP") for c in r.controls
+                     if c.startswith("cis-docker-1.6:5.")}
+    assert compose_items and compose_items <= container_items
+    by_item = {c: r.title for r in rules.values() if r.id.startswith("MOAT-DC") for c in r.controls}
+    assert "privileged" in by_item["cis-docker-1.6:5.5"].lower()
+    assert "apparmor" in by_item["cis-docker-1.6:5.2"].lower()
+    assert "memory" in by_item["cis-docker-1.6:5.11"].lower()

@@ -139,7 +139,7 @@ def _manual_finding(item: Rule, severity: str, doc: Document) -> Misconfiguratio
         target_kind=doc.kind,
         file=doc.path,
         message="not assessable automatically: verify by hand",
-        object=doc.name,
+        object="",  # the item is about the target as a whole, not whichever object came first
         description=item.description,
         remediation=item.remediation,
         verification=item.verification,

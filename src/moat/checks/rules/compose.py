@@ -59,7 +59,7 @@ def _host(service: Service, key: str) -> Iterator[Finding]:
         yield f"shares the host's {key.replace('_mode', '')} namespace ({key}: host)", service.at(key)
 
 
-# 5.4 -------------------------------------------------------------------------------------------------
+# 5.5 -------------------------------------------------------------------------------------------------
 
 @compose_rule(
     id="MOAT-CMP-001",
@@ -72,7 +72,7 @@ def _host(service: Service, key: str) -> Iterator[Finding]:
     remediation="Remove `privileged: true`; add only the capabilities the service needs with `cap_add`.",
     verification="`docker compose config | grep -n privileged`, and on the host `docker inspect --format "
                  "'{{.HostConfig.Privileged}}' CONTAINER` prints false.",
-    controls=("cis-docker-1.6:5.4", "nist-800-190:4.4.3"),
+    controls=("cis-docker-1.6:5.5", "nist-800-190:4.4.3"),
     references=(CIS,),
 )
 def privileged(service: Service, params: Mapping[str, Any]) -> Iterator[Finding]:
@@ -83,17 +83,17 @@ def privileged(service: Service, params: Mapping[str, Any]) -> Iterator[Finding]
 # host namespaces -------------------------------------------------------------------------------------
 
 _NAMESPACE_RULES = (
-    ("MOAT-CMP-002", "network_mode", "network", "5.9", "HIGH",
+    ("MOAT-CMP-002", "network_mode", "network", "5.10", "HIGH",
      "The container sees and can bind every host interface, reach services listening on localhost and "
      "sniff host traffic with NET_RAW."),
-    ("MOAT-CMP-003", "pid", "process", "5.15", "HIGH",
+    ("MOAT-CMP-003", "pid", "process", "5.16", "HIGH",
      "The container sees every host process and, with enough privilege, can signal or ptrace them and read "
      "their environment and /proc/PID/root."),
-    ("MOAT-CMP-004", "ipc", "IPC", "5.16", "MEDIUM",
+    ("MOAT-CMP-004", "ipc", "IPC", "5.17", "MEDIUM",
      "The container can read and write the host's shared memory segments and message queues."),
-    ("MOAT-CMP-005", "uts", "UTS", "5.20", "MEDIUM",
+    ("MOAT-CMP-005", "uts", "UTS", "5.21", "MEDIUM",
      "The container can change the host's hostname and domain name."),
-    ("MOAT-CMP-006", "userns_mode", "user", "5.30", "MEDIUM",
+    ("MOAT-CMP-006", "userns_mode", "user", "5.31", "MEDIUM",
      "User namespace remapping is switched off for the container, so its root is the host's root."),
 )
 
@@ -153,7 +153,7 @@ def _bind_sources(service: Service) -> Iterator[tuple[str, Any]]:
     ),
     verification="`docker inspect --format '{{range .Mounts}}{{.Source}} {{end}}' CONTAINER` lists no "
                  "docker.sock/containerd.sock.",
-    controls=("cis-docker-1.6:5.31", "nist-800-190:4.4.3"),
+    controls=("cis-docker-1.6:5.32", "nist-800-190:4.4.3"),
     references=(CIS,),
 )
 def runtime_socket(service: Service, params: Mapping[str, Any]) -> Iterator[Finding]:
@@ -178,7 +178,7 @@ SENSITIVE_HOST_PATHS = ("/", "/boot", "/dev", "/etc", "/lib", "/lib64", "/proc",
                 "`./config:/app/config:ro`.",
     verification="`docker inspect --format '{{range .Mounts}}{{.Source}}:{{.Destination}}:{{.RW}} {{end}}' "
                  "CONTAINER`: no host system directory.",
-    controls=("cis-docker-1.6:5.5", "nist-800-190:4.4.3"),
+    controls=("cis-docker-1.6:5.6", "nist-800-190:4.4.3"),
     references=(CIS,),
     params={"sensitive_host_paths": list(SENSITIVE_HOST_PATHS)},
 )
@@ -205,7 +205,7 @@ def sensitive_mount(service: Service, params: Mapping[str, Any]) -> Iterator[Fin
     remediation="Drop the `shared`/`rshared` option (the default `rprivate` is what containers need).",
     verification="`docker inspect --format '{{range .Mounts}}{{.Propagation}} {{end}}' CONTAINER`: no "
                  "shared or rshared.",
-    controls=("cis-docker-1.6:5.19",),
+    controls=("cis-docker-1.6:5.20",),
     references=(CIS,),
 )
 def shared_propagation(service: Service, params: Mapping[str, Any]) -> Iterator[Finding]:
@@ -222,7 +222,7 @@ def shared_propagation(service: Service, params: Mapping[str, Any]) -> Iterator[
                 "below every other container's isolation.",
     remediation="Remove the `devices:` entry, or grant read-only access only: `/dev/ttyUSB0:/dev/ttyUSB0:r`.",
     verification="`docker inspect --format '{{.HostConfig.Devices}}' CONTAINER` is empty.",
-    controls=("cis-docker-1.6:5.17",),
+    controls=("cis-docker-1.6:5.18",),
     references=(CIS,),
 )
 def host_devices(service: Service, params: Mapping[str, Any]) -> Iterator[Finding]:
@@ -251,7 +251,7 @@ DANGEROUS_CAPABILITIES = ("ALL", "SYS_ADMIN", "NET_ADMIN", "SYS_PTRACE", "SYS_MO
     remediation="Remove the capability from `cap_add`; start from `cap_drop: [ALL]` and add back only what the "
                 "service needs, e.g. `cap_add: [NET_BIND_SERVICE]`.",
     verification="`docker inspect --format '{{.HostConfig.CapAdd}} {{.HostConfig.CapDrop}}' CONTAINER`.",
-    controls=("cis-docker-1.6:5.3", "nist-800-190:4.4.3"),
+    controls=("cis-docker-1.6:5.4", "nist-800-190:4.4.3"),
     references=(CIS, "https://man7.org/linux/man-pages/man7/capabilities.7.html"),
     params={"dangerous_capabilities": list(DANGEROUS_CAPABILITIES)},
 )
@@ -278,7 +278,7 @@ def _opts(service: Service, name: str) -> list[tuple[str, JsonPath]]:
     remediation="security_opt:\n  - no-new-privileges:true",
     verification="`docker inspect --format '{{.HostConfig.SecurityOpt}}' CONTAINER` contains no-new-privileges "
                  "(or the daemon sets `\"no-new-privileges\": true` in daemon.json).",
-    controls=("cis-docker-1.6:5.25",),
+    controls=("cis-docker-1.6:5.26",),
     references=(CIS,),
 )
 def new_privileges(service: Service, params: Mapping[str, Any]) -> Iterator[Finding]:
@@ -301,7 +301,7 @@ def new_privileges(service: Service, params: Mapping[str, Any]) -> Iterator[Find
     remediation="Remove `seccomp:unconfined` from `security_opt`, or give a custom profile: "
                 "`seccomp:./seccomp.json`.",
     verification="`docker inspect --format '{{.HostConfig.SecurityOpt}}' CONTAINER` has no seccomp=unconfined.",
-    controls=("cis-docker-1.6:5.21",),
+    controls=("cis-docker-1.6:5.22",),
     references=(CIS, "https://docs.docker.com/engine/security/seccomp/"),
 )
 def seccomp_unconfined(service: Service, params: Mapping[str, Any]) -> Iterator[Finding]:
@@ -319,7 +319,7 @@ def seccomp_unconfined(service: Service, params: Mapping[str, Any]) -> Iterator[
     remediation="Remove `apparmor:unconfined`, or name a profile: `apparmor:my-profile`.",
     verification="`docker inspect --format '{{.AppArmorProfile}}' CONTAINER` is docker-default or a custom "
                  "profile.",
-    controls=("cis-docker-1.6:5.1",),
+    controls=("cis-docker-1.6:5.2",),
     references=(CIS, "https://docs.docker.com/engine/security/apparmor/"),
 )
 def apparmor_unconfined(service: Service, params: Mapping[str, Any]) -> Iterator[Finding]:
@@ -336,7 +336,7 @@ def apparmor_unconfined(service: Service, params: Mapping[str, Any]) -> Iterator
                 "runs the container unconfined.",
     remediation="Remove `label:disable`, or set a type: `label:type:svirt_apache_t`.",
     verification="`docker inspect --format '{{.HostConfig.SecurityOpt}}' CONTAINER` has no label=disable.",
-    controls=("cis-docker-1.6:5.2",),
+    controls=("cis-docker-1.6:5.3",),
     references=(CIS,),
 )
 def selinux_disabled(service: Service, params: Mapping[str, Any]) -> Iterator[Finding]:
@@ -355,7 +355,7 @@ def selinux_disabled(service: Service, params: Mapping[str, Any]) -> Iterator[Fi
                 "(or the Docker daemon) killed by the OOM killer.",
     remediation="deploy:\n  resources:\n    limits:\n      memory: 512M     # or mem_limit: 512m",
     verification="`docker inspect --format '{{.HostConfig.Memory}}' CONTAINER` is not 0.",
-    controls=("cis-docker-1.6:5.10",),
+    controls=("cis-docker-1.6:5.11",),
     references=(CIS,),
 )
 def no_memory_limit(service: Service, params: Mapping[str, Any]) -> Iterator[Finding]:
@@ -378,7 +378,7 @@ def no_memory_limit(service: Service, params: Mapping[str, Any]) -> Iterator[Fin
     remediation="deploy:\n  resources:\n    limits:\n      cpus: \"0.50\"     # or cpus: 0.5",
     verification="`docker inspect --format '{{.HostConfig.NanoCpus}} {{.HostConfig.CpuShares}} "
                  "{{.HostConfig.CpuQuota}}' CONTAINER`: one of them is set.",
-    controls=("cis-docker-1.6:5.11",),
+    controls=("cis-docker-1.6:5.12",),
     references=(CIS,),
 )
 def no_cpu_limit(service: Service, params: Mapping[str, Any]) -> Iterator[Finding]:
@@ -395,7 +395,7 @@ def no_cpu_limit(service: Service, params: Mapping[str, Any]) -> Iterator[Findin
     description="Without a PIDs limit a fork bomb in one container exhausts the host's process table.",
     remediation="pids_limit: 200     # or deploy.resources.limits.pids: 200",
     verification="`docker inspect --format '{{.HostConfig.PidsLimit}}' CONTAINER` is a positive number.",
-    controls=("cis-docker-1.6:5.28",),
+    controls=("cis-docker-1.6:5.29",),
     references=(CIS,),
 )
 def no_pids_limit(service: Service, params: Mapping[str, Any]) -> Iterator[Finding]:
@@ -417,7 +417,7 @@ def no_pids_limit(service: Service, params: Mapping[str, Any]) -> Iterator[Findi
                 "inside the container; read-only with explicit writable volumes makes that visible.",
     remediation="read_only: true\ntmpfs:\n  - /tmp",
     verification="`docker inspect --format '{{.HostConfig.ReadonlyRootfs}}' CONTAINER` prints true.",
-    controls=("cis-docker-1.6:5.12",),
+    controls=("cis-docker-1.6:5.13",),
     references=(CIS,),
 )
 def writable_rootfs(service: Service, params: Mapping[str, Any]) -> Iterator[Finding]:
@@ -437,7 +437,7 @@ def writable_rootfs(service: Service, params: Mapping[str, Any]) -> Iterator[Fin
     remediation="Publish a port of 1024 or above: `ports: [\"8080:80\"]`.",
     verification="`docker port CONTAINER`: no host port below 1024 (except where a reverse proxy is meant "
                  "to listen on 80/443).",
-    controls=("cis-docker-1.6:5.7",),
+    controls=("cis-docker-1.6:5.8",),
     references=(CIS,),
     params={"allowed_privileged_ports": [80, 443]},
 )
@@ -457,7 +457,7 @@ def privileged_port(service: Service, params: Mapping[str, Any]) -> Iterator[Fin
                 "and Docker's iptables rules bypass host firewalls such as ufw.",
     remediation="Bind to the interface that should receive traffic: `ports: [\"127.0.0.1:8080:80\"]`.",
     verification="`docker port CONTAINER`: no 0.0.0.0 or [::] unless the service is meant to be public.",
-    controls=("cis-docker-1.6:5.13",),
+    controls=("cis-docker-1.6:5.14",),
     references=(CIS,),
 )
 def all_interfaces(service: Service, params: Mapping[str, Any]) -> Iterator[Finding]:
@@ -477,7 +477,7 @@ def all_interfaces(service: Service, params: Mapping[str, Any]) -> Iterator[Find
     remediation="restart: on-failure:5     # or deploy.restart_policy: {condition: on-failure, max_attempts: 5}",
     verification="`docker inspect --format '{{.HostConfig.RestartPolicy.Name}} "
                  "{{.HostConfig.RestartPolicy.MaximumRetryCount}}' CONTAINER`: on-failure 5 or less.",
-    controls=("cis-docker-1.6:5.14",),
+    controls=("cis-docker-1.6:5.15",),
     references=(CIS,),
     params={"max_restart_attempts": 5},
 )
@@ -532,7 +532,7 @@ def root_user(service: Service, params: Mapping[str, Any]) -> Iterator[Finding]:
                 "neither can the orchestration or monitoring that reads its state.",
     remediation="healthcheck:\n  test: [\"CMD\", \"curl\", \"-f\", \"http://localhost/health\"]\n  interval: 30s",
     verification="`docker inspect --format '{{.State.Health.Status}}' CONTAINER` prints healthy.",
-    controls=("cis-docker-1.6:5.26",),
+    controls=("cis-docker-1.6:5.27",),
     references=(CIS,),
 )
 def healthcheck_disabled(service: Service, params: Mapping[str, Any]) -> Iterator[Finding]:
