@@ -245,6 +245,13 @@ def test_a_timeout_in_a_lenient_run_is_a_warning_and_the_run_goes_on(
     assert all("not evaluated, the rule ran past" in warning for warning in run.warnings[1:])
 
 
+def test_huge_allocations_hit_the_worker_memory_limit(tmp_path: Path) -> None:
+    rule = load_custom_rules(one_rule(tmp_path, expression='"lists.range(400000000).size() > 0"'), timeout=60)[0]
+    doc = Document("kubernetes", "x.yaml", {"kind": "Pod"}, name="Pod/x")
+    with pytest.raises(CustomRuleError, match=r"rule ACME-001 on x\.yaml Pod/x: evaluation failed: .*MemoryError"):
+        evaluate([doc], [rule])
+
+
 def test_timeout_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MOAT_CEL_TIMEOUT", "soon")
     with pytest.raises(CustomRuleError, match="MOAT_CEL_TIMEOUT='soon' is not a number"):

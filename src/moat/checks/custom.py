@@ -44,6 +44,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -331,26 +332,32 @@ class _Evaluator:
         parent_reads, child_writes = os.pipe()
         command = [sys.executable, "-c", f"from moat.checks.custom import worker_main; "
                    f"worker_main({child_reads}, {child_writes}, {WORKER_MEMORY_BYTES})"]
-        try:
-            process = subprocess.Popen(command, pass_fds=(child_reads, child_writes), stdin=subprocess.DEVNULL,
-                                       close_fds=True)
-        except OSError as exc:
-            for fd in (parent_reads, parent_writes):
-                os.close(fd)
-            raise MoatError(f"cannot start the CEL evaluation worker: {exc}") from None
-        finally:
-            os.close(child_reads)
-            os.close(child_writes)
-        conn = _PipeConnection(parent_reads, parent_writes)
-        self._process, self._conn, self._owner = process, conn, os.getpid()
-        if not conn.poll(WORKER_START_TIMEOUT):
-            self._stop()
-            raise MoatError("the CEL evaluation worker did not start")
-        try:
-            conn.recv()
-        except (EOFError, OSError):
-            self._stop()
-            raise MoatError("the CEL evaluation worker failed to start (is the cel package installed?)") from None
+        # The library prints failures of Python callbacks on stderr; the answers already carry them, so
+        # the child's stderr goes to a file, read only to explain a worker that would not start.
+        with tempfile.TemporaryFile() as errors:
+            try:
+                process = subprocess.Popen(command, pass_fds=(child_reads, child_writes), stdin=subprocess.DEVNULL,
+                                           stdout=subprocess.DEVNULL, stderr=errors, close_fds=True)
+            except OSError as exc:
+                for fd in (parent_reads, parent_writes):
+                    os.close(fd)
+                raise MoatError(f"cannot start the CEL evaluation worker: {exc}") from None
+            finally:
+                os.close(child_reads)
+                os.close(child_writes)
+            conn = _PipeConnection(parent_reads, parent_writes)
+            self._process, self._conn, self._owner = process, conn, os.getpid()
+            if not conn.poll(WORKER_START_TIMEOUT):
+                self._stop()
+                raise MoatError("the CEL evaluation worker did not start")
+            try:
+                conn.recv()
+            except (EOFError, OSError):
+                self._stop()
+                errors.seek(0)
+                lines = errors.read(65536).decode("utf-8", "replace").strip().splitlines()
+                raise MoatError("the CEL evaluation worker failed to start: "
+                                f"{lines[-1] if lines else 'no output'}") from None
         return conn
 
     def _stop(self) -> int | None:
