@@ -106,3 +106,18 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path) -> None:
         code, out, err = invoke(*args)
         assert code == 2, (args, out, err)
         assert len(err.strip().splitlines()) == 1 and message in err, (args, err)
+
+
+def test_show_a_template_with_custom_rules(tmp_path: Path) -> None:
+    (tmp_path / "rules.yaml").write_text(
+        "rules:\n  - {id: ACME-1, title: Team label, severity: LOW, targets: [kubernetes], description: d,\n"
+        "      remediation: r, expression: \"has(object.metadata.labels)\", controls: [cis-kubernetes-1.9:5.7.1]}\n")
+    (tmp_path / "t.yaml").write_text("id: t\ntitle: T\nframework: soc2\nrules_file: rules.yaml\n"
+                                     "select: {rules: [ACME-1]}\n")
+    code, out, err = invoke("templates", "show", str(tmp_path / "t.yaml"), "-f", "json")
+    assert code == 0, err
+    details = json.loads(out)
+    assert details["rules_file"] == str(tmp_path / "rules.yaml")
+    [entry] = details["rules"]
+    assert entry["id"] == "ACME-1" and entry["source"] == str(tmp_path / "rules.yaml")
+    assert "soc2:CC7.1" in entry["controls"]  # derived from the custom rule's own CIS control

@@ -32,8 +32,13 @@ items would run for hours. Evaluation therefore happens in one long-lived child 
 on first use, reused for every rule and object) that the parent waits on with a timeout
 (:data:`DEFAULT_TIMEOUT` per evaluation, ``MOAT_CEL_TIMEOUT`` to change it). On timeout the child is
 killed and the rule fails with an error naming the rule and the object; the next evaluation starts
-a fresh child. The child also runs under an address-space limit, so an expression that builds an
-enormous list dies there instead of taking the machine's memory.
+a fresh child, but the rule that ran long is not evaluated again (one timeout per rule, not one per
+object). The child also runs under an address-space limit, so an expression that builds an enormous
+list dies there instead of taking the machine's memory. Measured: the child starts in about 0.3 s;
+through the engine, 1,000 Deployments take 0.4-0.5 s per rule (hand-over to the child included).
+
+A key whose value is null counts as absent (as the Kubernetes API server stores the object), so
+``has(c.securityContext)`` is false for ``securityContext:`` with nothing after it.
 """
 
 from __future__ import annotations
