@@ -157,6 +157,27 @@ def test_kubernetes_macros_and_string_functions(tmp_path: Path) -> None:
     assert {f.rule_id for f in run.findings if f.file == "bad.yaml"} == {f"E{i}" for i in range(len(expressions))}
 
 
+def test_dockerfile_rule_on_real_dockerfiles(tmp_path: Path) -> None:
+    path = write_rules(tmp_path, """\
+        rules:
+          - id: ACME-DF-1
+            title: The final stage switches to a non-root user
+            severity: HIGH
+            targets: [dockerfile]
+            expression: >-
+              object.stages[size(object.stages) - 1].instructions.exists(i,
+                i.cmd == 'USER' && !(i.value in ['root', '0', 'root:root']))
+            description: A container runs as root unless the image says otherwise.
+            remediation: "End the final stage with USER app (create the account first)."
+        """)
+    rule = load_custom_rules(path)[0]
+    cases = CORPUS / "misconfig" / "dockerfile" / "trivy-checks"
+    bad, good = cases / "DS-0002-bad-1" / "Dockerfile", cases / "DS-0002-good-1" / "Dockerfile"
+    run = evaluate(collect([str(bad), str(good)]).documents, [rule])
+    assert [f.file for f in run.findings] == [str(bad)]
+    assert run.outcomes["ACME-DF-1"].evaluated == 2
+
+
 def test_compile_error_names_file_rule_and_position(tmp_path: Path) -> None:
     path = one_rule(tmp_path, expression="\"object.kind == \"")
     with pytest.raises(CustomRuleError) as caught:
