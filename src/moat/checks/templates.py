@@ -159,7 +159,6 @@ def parse_template(text: str, label: str) -> Template:
         source=label,
         rules_file=_text(data, "rules_file", label),
     )
-
     bad = {rid: sev for rid, sev in template.severity.items() if sev not in SEVERITIES}
     if bad:
         raise MoatError(f"template {label}: severity must be one of {', '.join(SEVERITIES)} (got {bad})")
