@@ -178,6 +178,56 @@ def test_dockerfile_rule_on_real_dockerfiles(tmp_path: Path) -> None:
     assert run.outcomes["ACME-DF-1"].evaluated == 2
 
 
+def test_variables_as_in_validating_admission_policy(tmp_path: Path, kubesec_documents: list[Document]) -> None:
+    path = write_rules(tmp_path, """\
+        rules:
+          - id: ACME-VAR
+            title: Containers set resource limits
+            severity: MEDIUM
+            targets: [kubernetes]
+            match: "object.kind in ['Deployment', 'DaemonSet', 'StatefulSet', 'Pod']"
+            variables:
+              - name: spec
+                expression: "object.kind == 'Pod' ? object.spec : object.spec.template.spec"
+              - name: unlimited
+                expression: >-
+                  variables.spec.containers.filter(c, !has(c.resources) || !has(c.resources.limits))
+                    .map(c, c.name)
+            expression: "size(variables.unlimited) == 0"
+            messageExpression: "'containers without limits: ' + variables.unlimited.join(', ')"
+            description: A container without limits can starve its neighbours.
+            remediation: Set resources.limits.cpu and resources.limits.memory.
+          - id: ACME-NOVAR
+            title: Sees no variables of another rule
+            severity: LOW
+            targets: [kubernetes]
+            expression: "size(variables) == 0"
+            description: d
+            remediation: r
+        """)
+    rules = load_custom_rules(path)
+    run = evaluate(kubesec_documents, rules)
+
+    def unlimited(doc: Document) -> list[str]:
+        return [c["name"] for c in pod_spec(doc.data).get("containers") or []
+                if not (c.get("resources") or {}).get("limits")]
+
+    expected = {doc.name: "containers without limits: " + ", ".join(unlimited(doc)) for doc in kubesec_documents
+                if unlimited(doc)}
+    assert expected
+    assert {f.object: f.message for f in run.findings if f.rule_id == "ACME-VAR"} == expected
+    assert run.outcomes["ACME-NOVAR"].status == PASS
+
+
+def test_bad_variables(tmp_path: Path) -> None:
+    path = one_rule(tmp_path, expression="'true'", variables="[{name: 'a b', expression: '1'}]")
+    with pytest.raises(CustomRuleError, match="each variable needs a name"):
+        load_custom_rules(path)
+    path = one_rule(tmp_path, expression="'true'", variables="[{name: a, expression: '1 +'}]")
+    with pytest.raises(CustomRuleError, match="rule ACME-001: variable a: expression does not compile"):
+        load_custom_rules(path)
+
+
 def test_compile_error_names_file_rule_and_position(tmp_path: Path) -> None:
     path = one_rule(tmp_path, expression="\"object.kind == \"")
     with pytest.raises(CustomRuleError) as caught:

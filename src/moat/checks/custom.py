@@ -77,7 +77,7 @@ WORKER_START_TIMEOUT = 60.0
 _ID = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")
 _RESERVED_PREFIX = "MOAT-"
 _RULE_KEYS = {
-    "id", "title", "severity", "targets", "match", "expression", "message", "messageExpression",
+    "id", "title", "severity", "targets", "match", "variables", "expression", "message", "messageExpression",
     "description", "remediation", "verification", "references", "controls", "aliases", "params",
 }
 _REQUIRED = ("id", "title", "severity", "targets", "expression", "description", "remediation")
@@ -95,6 +95,10 @@ class CelExpressions:
     expression: str
     match: str = ""
     message_expression: str = ""
+    variables: tuple[tuple[str, str], ...] = ()
+    """Named sub-expressions (name, source), evaluated in order after ``match``, seen as
+    ``variables.NAME`` by later variables, the expression and the message (as in
+    ValidatingAdmissionPolicy)."""
 
 
 def load_custom_rules(path: Path, *, timeout: float | None = None) -> list[Rule]:
@@ -163,6 +167,7 @@ def _parse_rule(entry: Any, index: int, label: str, timeout: float) -> Rule:
         expression=_expression(entry, "expression", where),
         match=_expression(entry, "match", where),
         message_expression=_expression(entry, "messageExpression", where),
+        variables=_variables(entry.get("variables"), where),
     )
     params = entry.get("params") or {}
     if not isinstance(params, dict):
@@ -229,6 +234,27 @@ def _expression(entry: Mapping[str, Any], key: str, where: str) -> str:
     except ValueError as exc:
         raise CustomRuleError(f"{where}: {key} does not compile: {_compile_message(str(exc))}") from None
     return source
+
+
+def _variables(value: Any, where: str) -> tuple[tuple[str, str], ...]:
+    """``variables: [{name: containers, expression: "..."}]``, each name an identifier, each compiled."""
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+        raise CustomRuleError(f"{where}: variables must be a list of name/expression mappings")
+    result: list[tuple[str, str]] = []
+    for item in value:
+        extra = sorted(set(item) - {"name", "expression"})
+        name = item.get("name")
+        if extra or not isinstance(name, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+            raise CustomRuleError(f"{where}: each variable needs a name (an identifier) and an expression")
+        if name in dict(result):
+            raise CustomRuleError(f"{where}: variable {name} is defined twice")
+        source = _expression(item, "expression", f"{where}: variable {name}")
+        if not source:
+            raise CustomRuleError(f"{where}: variable {name} has no expression")
+        result.append((name, source))
+    return tuple(result)
 
 
 def _compile_message(text: str) -> str:
@@ -433,13 +459,26 @@ def worker_main(read_fd: int, write_fd: int, memory_bytes: int) -> None:
 def _evaluate(cel: Any, programs: dict[str, Any], context: Any, expressions: CelExpressions,
               activation: dict[str, Any]) -> tuple[Any, ...]:
     try:
-        context.update({name: _without_nulls(value) for name, value in activation.items()})
+        # Every name is set on every call: the context is reused, and nothing of the previous rule or
+        # object may leak into this one (match sees no variables, as in ValidatingAdmissionPolicy).
+        context.update({"variables": {}, **{name: _without_nulls(value) for name, value in activation.items()}})
         if expressions.match:
             matched = _run(cel, programs, context, expressions.match)
             if not isinstance(matched, bool):
                 return ("error", f"match returned {_type_name(matched)}, not a bool")
             if not matched:
                 return ("skip",)
+        if expressions.variables:
+            values: dict[str, Any] = {}
+            for name, source in expressions.variables:
+                context.update({"variables": values})
+                try:
+                    values[name] = _run(cel, programs, context, source)
+                except KeyError as exc:
+                    return ("error", f"variable {name} failed: no such key {exc} (guard it with has())")
+                except Exception as exc:
+                    return ("error", f"variable {name} failed: {_one_line(str(exc))}")
+            context.update({"variables": values})
         compliant = _run(cel, programs, context, expressions.expression)
         if not isinstance(compliant, bool):
             return ("error", f"expression returned {_type_name(compliant)}, not a bool (true means compliant)")
