@@ -3,6 +3,7 @@ manifests from the shared corpus (kubesec's test objects)."""
 
 from __future__ import annotations
 
+import re
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from moat.checks.rule import builtin_rules
 from moat.errors import MoatError
 
 KUBESEC = CORPUS / "misconfig" / "kubernetes" / "kubesec"
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "custom-rules.md"
 
 def write_rules(tmp_path: Path, body: str, name: str = "rules.yaml") -> Path:
     path = tmp_path / name
@@ -383,3 +385,13 @@ def test_bad_files(tmp_path: Path, text: str, problem: str) -> None:
         load_custom_rules(path)
     assert str(path) in str(caught.value)
     assert problem in str(caught.value)
+
+
+def test_the_documented_rule_files_load_and_run(tmp_path: Path) -> None:
+    blocks = [block for block in re.findall(r"```yaml\n(.*?)```", DOCS.read_text(), re.S) if block.startswith("rules:")]
+    assert len(blocks) >= 3
+    loaded = [load_custom_rules(write_rules(tmp_path, block, f"doc{index}.yaml")) for index, block in enumerate(blocks)]
+    first = loaded[0][0]
+    deployment = Document("kubernetes", "web.yaml", {"kind": "Deployment", "metadata": {"name": "web"}},
+                          name="Deployment/web")
+    assert [f.message for f in evaluate([deployment], [first]).findings] == ["Deployment web has no team label"]
