@@ -57,7 +57,7 @@ def version() -> None:
 
 
 def _register_commands() -> None:
-    from moat.cli import compliance, config, db, host, k8s_node, sbom, scan
+    from moat.cli import compliance, config, db, host, k8s_node, sbom, scan, templates
 
     sbom.register(app)
     scan.register(app)
@@ -65,6 +65,7 @@ def _register_commands() -> None:
     host.register(app)
     k8s_node.register(app)
     compliance.register(app)
+    templates.register(app)
     db.register(app)
 
 
