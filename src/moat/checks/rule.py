@@ -190,9 +190,13 @@ def builtin_rules() -> dict[str, Rule]:
     """Every built-in rule by id (importing the rule modules once)."""
     import moat.checks.rules as package
 
+    from moat.checks.mappings import with_derived_controls
+
     for module in pkgutil.iter_modules(package.__path__):
         importlib.import_module(f"{package.__name__}.{module.name}")
-    return dict(_REGISTRY)
+    # PCI DSS, HIPAA, SOC 2, NIST 800-190 and NSA/CISA controls are derived from the technical ones
+    # (checks/mappings/*.yaml), so every finding carries them without each rule repeating them.
+    return with_derived_controls(_REGISTRY)
 
 
 def rules_for(kinds: Iterable[str], rules: Iterable[Rule]) -> list[Rule]:
