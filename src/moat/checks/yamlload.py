@@ -85,6 +85,9 @@ def load_yaml_documents(text: str, label: str) -> list[YamlDocument]:
         mark = exc.problem_mark or exc.context_mark
         where = f" line {mark.line + 1}" if mark is not None else ""
         problem = exc.problem or exc.context or "invalid YAML"
+        if exc.context and exc.context_mark is not None and exc.problem_mark is not None \
+                and exc.context_mark.line != exc.problem_mark.line:
+            problem += f" ({exc.context} started on line {exc.context_mark.line + 1})"
         raise ParseError(f"{label}:{where}: invalid YAML: {problem}") from None
     except yaml.YAMLError as exc:
         raise ParseError(f"{label}: invalid YAML: {_first_line(str(exc))}") from None
