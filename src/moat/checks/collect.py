@@ -11,7 +11,7 @@ must not hide the findings of a thousand good ones) and an error when it is the 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -129,22 +129,21 @@ def classify_yaml(yaml_docs: list[YamlDocument], label: str, *, compose_name: bo
 def _chart(directory: Path, result: Collected) -> None:
     from moat.checks.targets.helm import render_chart
 
-    try:
-        docs, warnings = render_chart(directory, str(directory))
-    except ParseError as exc:
-        result.warnings.append(str(exc))
-        return
-    result.warnings.extend(warnings)
-    if docs:
-        result.files += 1
-        result.documents.extend(docs)
+    _rendered(render_chart, directory, result)
 
 
 def _kustomization(directory: Path, result: Collected) -> None:
     from moat.checks.targets.kustomize import render_kustomization
 
+    _rendered(render_kustomization, directory, result)
+
+
+def _rendered(
+    render: Callable[[Path, str], tuple[list[Document], list[str]]], directory: Path, result: Collected
+) -> None:
+    """Objects a tool renders from a directory (helm, kustomize); a failure is a warning naming it."""
     try:
-        docs, warnings = render_kustomization(directory, str(directory))
+        docs, warnings = render(directory, str(directory))
     except ParseError as exc:
         result.warnings.append(str(exc))
         return

@@ -189,7 +189,6 @@ def validate_rule(item: Rule) -> None:
 def builtin_rules() -> dict[str, Rule]:
     """Every built-in rule by id (importing the rule modules once)."""
     import moat.checks.rules as package
-
     from moat.checks.mappings import with_derived_controls
 
     for module in pkgutil.iter_modules(package.__path__):

@@ -16,24 +16,16 @@ from typing import Any
 
 from moat.checks.document import Document, TargetKind
 from moat.checks.rule import Hit, NotAssessable, RuleContext, manual_rule, rule
+from moat.checks.rules.docker_cis import CIS, NETWORK, RUNTIME_CONFIG, docker_bench_alias
 
 CONTAINER = (TargetKind.DOCKER_CONTAINER,)
 
-CIS = "https://www.cisecurity.org/benchmark/docker"
 RUN = "https://docs.docker.com/reference/cli/docker/container/run/"
 RUNNING = "https://docs.docker.com/engine/containers/run/"
 SECURITY = "https://docs.docker.com/engine/security/"
 RESOURCES = "https://docs.docker.com/engine/containers/resource_constraints/"
 
-RUNTIME_CONFIG = "nist-800-190:4.4.3"
-"""Insecure container runtime configurations."""
-NETWORK = "nist-800-190:4.4.2"
-"""Unbounded network access from containers."""
 SHARED_KERNEL = "nist-800-190:4.5.2"
-
-
-def _alias(cis_id: str) -> str:
-    return "check_" + cis_id.replace(".", "_")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -130,7 +122,7 @@ def _hit(doc: Document, message: str, path: tuple[str | int, ...], evidence: str
     verification="Run `docker info -f '{{.Swarm.LocalNodeState}}'`: it must print inactive.",
     references=(CIS, "https://docs.docker.com/engine/swarm/"),
     controls=("cis-docker-1.6:5.1", RUNTIME_CONFIG),
-    aliases=(_alias("5.1"),),
+    aliases=(docker_bench_alias("5.1"),),
     params={"swarm_expected": False},
 )
 def swarm_mode(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
@@ -165,7 +157,7 @@ def swarm_mode(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
                  "unconfined (on hosts where `docker info` lists name=apparmor).",
     references=(CIS, "https://docs.docker.com/engine/security/apparmor/"),
     controls=("cis-docker-1.6:5.2", SHARED_KERNEL),
-    aliases=(_alias("5.2"),),
+    aliases=(docker_bench_alias("5.2"),),
 )
 def apparmor(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
     for index, option in enumerate(security_opts(doc)):
@@ -199,7 +191,7 @@ def apparmor(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
                  "label=disable, and a process label on SELinux hosts.",
     references=(CIS, "https://docs.docker.com/reference/cli/docker/container/run/#security-opt"),
     controls=("cis-docker-1.6:5.3", SHARED_KERNEL),
-    aliases=(_alias("5.3"),),
+    aliases=(docker_bench_alias("5.3"),),
 )
 def selinux(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
     for index, option in enumerate(security_opts(doc)):
@@ -247,7 +239,7 @@ DEFAULT_CAPABILITIES = frozenset({
     references=(CIS, "https://docs.docker.com/engine/containers/run/#runtime-privilege-and-linux-capabilities",
                 "https://man7.org/linux/man-pages/man7/capabilities.7.html"),
     controls=("cis-docker-1.6:5.4", RUNTIME_CONFIG),
-    aliases=(_alias("5.4"),),
+    aliases=(docker_bench_alias("5.4"),),
     params={"dangerous_capabilities": DANGEROUS_CAPABILITIES, "require_drop_all": True},
 )
 def capabilities(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
@@ -283,7 +275,7 @@ def _cap(value: str) -> str:
     verification="Run `docker inspect -f '{{.HostConfig.Privileged}}' CONTAINER`: it must print false.",
     references=(CIS, "https://docs.docker.com/engine/containers/run/#runtime-privilege-and-linux-capabilities"),
     controls=("cis-docker-1.6:5.5", RUNTIME_CONFIG),
-    aliases=(_alias("5.5"),),
+    aliases=(docker_bench_alias("5.5"),),
 )
 def privileged(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
     if host_config(doc).get("Privileged") is True:
@@ -310,7 +302,7 @@ SENSITIVE_HOST_PATHS = ["/", "/boot", "/dev", "/etc", "/lib", "/proc", "/sys", "
                  "and none below them with RW true.",
     references=(CIS, "https://docs.docker.com/engine/storage/bind-mounts/"),
     controls=("cis-docker-1.6:5.6", RUNTIME_CONFIG),
-    aliases=(_alias("5.6"),),
+    aliases=(docker_bench_alias("5.6"),),
     params={"sensitive_host_paths": SENSITIVE_HOST_PATHS},
 )
 def sensitive_mounts(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
@@ -344,7 +336,7 @@ def sensitive_mounts(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
     verification="Run `docker exec CONTAINER ps -el` (or `docker top CONTAINER`): no sshd process.",
     references=(CIS, "https://docs.docker.com/reference/cli/docker/container/exec/"),
     controls=("cis-docker-1.6:5.7", RUNTIME_CONFIG),
-    aliases=(_alias("5.7"),),
+    aliases=(docker_bench_alias("5.7"),),
 )
 def sshd_running(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
     if str(host_config(doc).get("PidMode") or "") == "host":
@@ -377,7 +369,7 @@ def sshd_running(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
     verification="Run `docker port CONTAINER`: every host port must be 1024 or above.",
     references=(CIS, "https://docs.docker.com/engine/network/#published-ports"),
     controls=("cis-docker-1.6:5.8", NETWORK),
-    aliases=(_alias("5.8"),),
+    aliases=(docker_bench_alias("5.8"),),
     params={"lowest_allowed_port": 1024},
 )
 def privileged_ports(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
@@ -402,7 +394,7 @@ manual_rule(
     verification="Run `docker ps --format '{{.Names}} {{.Ports}}'` and confirm every published port is needed.",
     references=(CIS, "https://docs.docker.com/engine/network/#published-ports"),
     controls=("cis-docker-1.6:5.9", NETWORK),
-    aliases=(_alias("5.9"),),
+    aliases=(docker_bench_alias("5.9"),),
 )
 
 
@@ -423,7 +415,7 @@ def _namespace_rule(rule_id: str, cis_id: str, field: str, what: str, descriptio
         verification=f"Run `docker inspect -f '{{{{.HostConfig.{field}}}}}' CONTAINER`: it must not print host.",
         references=(CIS, RUN),
         controls=(f"cis-docker-1.6:{cis_id}", NETWORK if field == "NetworkMode" else RUNTIME_CONFIG),
-        aliases=(_alias(cis_id), *extra_aliases),
+        aliases=(docker_bench_alias(cis_id), *extra_aliases),
     )(check)
 
 
@@ -448,7 +440,7 @@ _namespace_rule(
     verification="Run `docker inspect -f '{{.HostConfig.Memory}}' CONTAINER`: it must not be 0.",
     references=(CIS, RESOURCES),
     controls=("cis-docker-1.6:5.11", RUNTIME_CONFIG),
-    aliases=(_alias("5.11"),),
+    aliases=(docker_bench_alias("5.11"),),
 )
 def memory_limit(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
     if not _positive(host_config(doc).get("Memory")):
@@ -472,7 +464,7 @@ def _positive(value: Any) -> bool:
     verification="Run `docker inspect -f '{{.HostConfig.CpuShares}}' CONTAINER`: it must be neither 0 nor 1024.",
     references=(CIS, RESOURCES),
     controls=("cis-docker-1.6:5.12", RUNTIME_CONFIG),
-    aliases=(_alias("5.12"),),
+    aliases=(docker_bench_alias("5.12"),),
 )
 def cpu_shares(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
     shares = host_config(doc).get("CpuShares")
@@ -493,7 +485,7 @@ def cpu_shares(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
     verification="Run `docker inspect -f '{{.HostConfig.ReadonlyRootfs}}' CONTAINER`: it must print true.",
     references=(CIS, RUN),
     controls=("cis-docker-1.6:5.13", RUNTIME_CONFIG),
-    aliases=(_alias("5.13"),),
+    aliases=(docker_bench_alias("5.13"),),
 )
 def read_only_root(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
     if host_config(doc).get("ReadonlyRootfs") is not True:
@@ -513,7 +505,7 @@ def read_only_root(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
     verification="Run `docker port CONTAINER`: no mapping on 0.0.0.0 or [::].",
     references=(CIS, "https://docs.docker.com/engine/network/#published-ports"),
     controls=("cis-docker-1.6:5.14", NETWORK),
-    aliases=(_alias("5.14"),),
+    aliases=(docker_bench_alias("5.14"),),
 )
 def bound_interface(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
     for port, ip, host_port in port_bindings(doc):
@@ -537,7 +529,7 @@ def bound_interface(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
                  "{{.HostConfig.RestartPolicy.MaximumRetryCount}}' CONTAINER`: no, or on-failure with 1 to 5.",
     references=(CIS, "https://docs.docker.com/engine/containers/start-containers-automatically/"),
     controls=("cis-docker-1.6:5.15", RUNTIME_CONFIG),
-    aliases=(_alias("5.15"),),
+    aliases=(docker_bench_alias("5.15"),),
     params={"max_restart_retries": 5},
 )
 def restart_policy(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
@@ -581,7 +573,7 @@ _namespace_rule(
                  "devices confirmed as needed.",
     references=(CIS, "https://docs.docker.com/reference/cli/docker/container/run/#device"),
     controls=("cis-docker-1.6:5.18", RUNTIME_CONFIG),
-    aliases=(_alias("5.18"),),
+    aliases=(docker_bench_alias("5.18"),),
 )
 def host_devices(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
     for index, device in enumerate(host_config(doc).get("Devices") or ()):
@@ -607,7 +599,7 @@ def host_devices(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
                  "override is confirmed as needed.",
     references=(CIS, "https://docs.docker.com/reference/cli/docker/container/run/#ulimit"),
     controls=("cis-docker-1.6:5.19", RUNTIME_CONFIG),
-    aliases=(_alias("5.19"),),
+    aliases=(docker_bench_alias("5.19"),),
 )
 def ulimit_override(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
     limits = host_config(doc).get("Ulimits") or ()
@@ -632,7 +624,7 @@ def ulimit_override(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
                  "no shared or rshared.",
     references=(CIS, "https://docs.docker.com/engine/storage/bind-mounts/#configure-bind-propagation"),
     controls=("cis-docker-1.6:5.20", RUNTIME_CONFIG),
-    aliases=(_alias("5.20"),),
+    aliases=(docker_bench_alias("5.20"),),
 )
 def shared_propagation(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
     for index, mount in enumerate(mounts(doc)):
@@ -665,7 +657,7 @@ _namespace_rule(
     verification="Run `docker inspect -f '{{.HostConfig.SecurityOpt}}' CONTAINER`: no seccomp=unconfined.",
     references=(CIS, "https://docs.docker.com/engine/security/seccomp/"),
     controls=("cis-docker-1.6:5.22", SHARED_KERNEL),
-    aliases=(_alias("5.22"),),
+    aliases=(docker_bench_alias("5.22"),),
 )
 def seccomp_unconfined(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
     for index, option in enumerate(security_opts(doc)):
@@ -690,7 +682,7 @@ manual_rule(
                  "or the API access log for exec create requests with \"Privileged\": true.",
     references=(CIS, "https://docs.docker.com/reference/cli/docker/container/exec/"),
     controls=("cis-docker-1.6:5.23", RUNTIME_CONFIG),
-    aliases=(_alias("5.23"),),
+    aliases=(docker_bench_alias("5.23"),),
 )
 
 manual_rule(
@@ -708,7 +700,7 @@ manual_rule(
                  "'user[= ](root|0)'`) or the API access log for exec create requests with \"User\": \"root\".",
     references=(CIS, "https://docs.docker.com/reference/cli/docker/container/exec/"),
     controls=("cis-docker-1.6:5.24", RUNTIME_CONFIG),
-    aliases=(_alias("5.24"),),
+    aliases=(docker_bench_alias("5.24"),),
 )
 
 
@@ -727,7 +719,7 @@ manual_rule(
                  "as intended.",
     references=(CIS, "https://docs.docker.com/reference/cli/docker/container/run/#cgroup-parent"),
     controls=("cis-docker-1.6:5.25", RUNTIME_CONFIG),
-    aliases=(_alias("5.25"),),
+    aliases=(docker_bench_alias("5.25"),),
     params={"allowed_cgroup_parents": []},
 )
 def cgroup_parent(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
@@ -753,7 +745,7 @@ def cgroup_parent(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
                  "(or the daemon sets it for every container).",
     references=(CIS, "https://docs.docker.com/reference/cli/docker/container/run/#security-opt"),
     controls=("cis-docker-1.6:5.26", RUNTIME_CONFIG),
-    aliases=(_alias("5.26"),),
+    aliases=(docker_bench_alias("5.26"),),
 )
 def no_new_privileges(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
     for option in security_opts(doc):
@@ -786,7 +778,7 @@ def no_new_privileges(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
     verification="Run `docker inspect -f '{{.State.Health.Status}}' CONTAINER`: it must print healthy.",
     references=(CIS, "https://docs.docker.com/reference/dockerfile/#healthcheck"),
     controls=("cis-docker-1.6:5.27", RUNTIME_CONFIG),
-    aliases=(_alias("5.27"),),
+    aliases=(docker_bench_alias("5.27"),),
 )
 def health_check(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
     check = _mapping(config(doc).get("Healthcheck"))
@@ -814,7 +806,7 @@ def health_check(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
     verification="Run `docker inspect -f '{{.Config.Image}}' CONTAINER`: a version tag or digest, not latest.",
     references=(CIS, RUN),
     controls=("cis-docker-1.6:5.28", "nist-800-190:4.1.1"),
-    aliases=(_alias("5.28"),),
+    aliases=(docker_bench_alias("5.28"),),
 )
 def mutable_image_tag(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
     image = config(doc).get("Image")
@@ -840,7 +832,7 @@ def mutable_image_tag(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
     verification="Run `docker inspect -f '{{.HostConfig.PidsLimit}}' CONTAINER`: a positive number.",
     references=(CIS, RUN),
     controls=("cis-docker-1.6:5.29", RUNTIME_CONFIG),
-    aliases=(_alias("5.29"),),
+    aliases=(docker_bench_alias("5.29"),),
 )
 def pids_limit(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
     limit = host_config(doc).get("PidsLimit")
@@ -864,7 +856,7 @@ def pids_limit(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
                  " not default or bridge.",
     references=(CIS, "https://docs.docker.com/engine/network/drivers/bridge/"),
     controls=("cis-docker-1.6:5.30", NETWORK),
-    aliases=(_alias("5.30"),),
+    aliases=(docker_bench_alias("5.30"),),
 )
 def default_bridge(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
     mode = str(host_config(doc).get("NetworkMode") or "")
@@ -898,7 +890,7 @@ ENGINE_SOCKETS = ["docker.sock", "containerd.sock", "podman.sock", "crio.sock", 
                  "docker.sock (or containerd.sock, podman.sock).",
     references=(CIS, "https://docs.docker.com/engine/security/#docker-daemon-attack-surface"),
     controls=("cis-docker-1.6:5.32", RUNTIME_CONFIG),
-    aliases=(_alias("5.32"),),
+    aliases=(docker_bench_alias("5.32"),),
     params={"engine_sockets": ENGINE_SOCKETS},
 )
 def engine_socket_mounted(doc: Document, ctx: RuleContext) -> Iterator[Hit]:

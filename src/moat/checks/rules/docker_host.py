@@ -15,10 +15,10 @@ from typing import Any
 
 from moat.checks.document import Document, TargetKind
 from moat.checks.rule import Hit, NotAssessable, RuleContext, manual_rule, rule
+from moat.checks.rules.docker_cis import CIS, NETWORK, RUNTIME_CONFIG, docker_bench_alias
 
 HOST = (TargetKind.DOCKER_HOST,)
 
-CIS = "https://www.cisecurity.org/benchmark/docker"
 DOCKERD = "https://docs.docker.com/reference/cli/dockerd/"
 AUDITCTL = "https://man7.org/linux/man-pages/man8/auditctl.8.html"
 PROTECT_ACCESS = "https://docs.docker.com/engine/security/protect-access/"
@@ -26,17 +26,8 @@ DAEMON_CONFIG = "https://docs.docker.com/engine/daemon/"
 
 HOST_FILES = "nist-800-190:4.5.5"
 """Host OS file system tampering."""
-RUNTIME_CONFIG = "nist-800-190:4.4.3"
-"""Insecure container runtime configurations."""
 USER_ACCESS = "nist-800-190:4.5.4"
 """Improper user access rights."""
-NETWORK = "nist-800-190:4.4.2"
-"""Unbounded network access from containers."""
-
-
-def _alias(cis_id: str) -> str:
-    """docker-bench-security's name for the item (its ``check_x_y`` function)."""
-    return "check_" + cis_id.replace(".", "_")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -140,7 +131,7 @@ def security_options(doc: Document) -> list[str]:
     ),
     references=(CIS, "https://docs.docker.com/engine/daemon/#daemon-data-directory"),
     controls=("cis-docker-1.6:1.1.1", "nist-800-190:4.5.1"),
-    aliases=(_alias("1.1.1"),),
+    aliases=(docker_bench_alias("1.1.1"),),
 )
 def separate_partition(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
     data = _data(doc)
@@ -178,7 +169,7 @@ def separate_partition(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
     references=(CIS, "https://docs.docker.com/engine/security/#docker-daemon-attack-surface",
                 "https://docs.docker.com/engine/install/linux-postinstall/"),
     controls=("cis-docker-1.6:1.1.2", USER_ACCESS),
-    aliases=(_alias("1.1.2"),),
+    aliases=(docker_bench_alias("1.1.2"),),
     params={"trusted_docker_users": []},
 )
 def docker_group_members(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
@@ -298,7 +289,7 @@ for _item in AUDIT_ITEMS:
         ),
         references=(CIS, AUDITCTL),
         controls=(f"cis-docker-1.6:{_item.cis_id}", HOST_FILES),
-        aliases=(_alias(_item.cis_id),),
+        aliases=(docker_bench_alias(_item.cis_id),),
     )(_audit_check(_item))
 
 
@@ -324,7 +315,7 @@ manual_rule(
     ),
     references=(CIS, "https://docs.docker.com/engine/security/"),
     controls=("cis-docker-1.6:1.2.1", "nist-800-190:4.5.1"),
-    aliases=(_alias("1.2.1"),),
+    aliases=(docker_bench_alias("1.2.1"),),
 )
 
 manual_rule(
@@ -344,7 +335,7 @@ manual_rule(
     ),
     references=(CIS, "https://docs.docker.com/engine/release-notes/"),
     controls=("cis-docker-1.6:1.2.2", "nist-800-190:4.4.1"),
-    aliases=(_alias("1.2.2"),),
+    aliases=(docker_bench_alias("1.2.2"),),
 )
 
 
@@ -369,7 +360,7 @@ manual_rule(
     ),
     references=(CIS, "https://docs.docker.com/engine/security/rootless/"),
     controls=("cis-docker-1.6:2.1", RUNTIME_CONFIG),
-    aliases=(_alias("2.1"),),
+    aliases=(docker_bench_alias("2.1"),),
 )
 
 
@@ -388,7 +379,7 @@ manual_rule(
                  "'{{index .Options \"com.docker.network.bridge.enable_icc\"}}'`: it must print false.",
     references=(CIS, DOCKERD, "https://docs.docker.com/engine/network/drivers/bridge/"),
     controls=("cis-docker-1.6:2.2", NETWORK),
-    aliases=(_alias("2.2"),),
+    aliases=(docker_bench_alias("2.2"),),
 )
 def inter_container_traffic(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
     found = setting(doc, "icc")
@@ -414,7 +405,7 @@ def inter_container_traffic(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
                  "other than info.",
     references=(CIS, DOCKERD),
     controls=("cis-docker-1.6:2.3",),
-    aliases=(_alias("2.3"),),
+    aliases=(docker_bench_alias("2.3"),),
 )
 def log_level(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
     found = setting(doc, "log-level")
@@ -441,7 +432,7 @@ def log_level(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
     verification="Check `ps -o args= -C dockerd` and /etc/docker/daemon.json: iptables must not be false.",
     references=(CIS, DOCKERD, "https://docs.docker.com/engine/network/packet-filtering-firewalls/"),
     controls=("cis-docker-1.6:2.4", NETWORK),
-    aliases=(_alias("2.4"),),
+    aliases=(docker_bench_alias("2.4"),),
 )
 def iptables(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
     found = setting(doc, "iptables")
@@ -467,7 +458,7 @@ _DEFAULT_INSECURE = {"127.0.0.0/8", "::1/128"}
                  "{{json .RegistryConfig.IndexConfigs}}'`: only 127.0.0.0/8 and no index with \"Secure\":false.",
     references=(CIS, DOCKERD, "https://docs.docker.com/reference/cli/dockerd/#insecure-registries"),
     controls=("cis-docker-1.6:2.5", "nist-800-190:4.2.1"),
-    aliases=(_alias("2.5"),),
+    aliases=(docker_bench_alias("2.5"),),
 )
 def insecure_registries(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
     found = setting(doc, "insecure-registries")
@@ -502,7 +493,7 @@ def insecure_registries(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
     verification="Run `docker info -f '{{.Driver}}'`: it must not print aufs.",
     references=(CIS, "https://docs.docker.com/engine/storage/drivers/select-storage-driver/"),
     controls=("cis-docker-1.6:2.6", RUNTIME_CONFIG),
-    aliases=(_alias("2.6"),),
+    aliases=(docker_bench_alias("2.6"),),
 )
 def aufs_driver(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
     found = setting(doc, "storage-driver")
@@ -531,7 +522,7 @@ def aufs_driver(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
                  "tlscacert, tlscert and tlskey set; `curl http://HOST:2375/version` must fail.",
     references=(CIS, PROTECT_ACCESS),
     controls=("cis-docker-1.6:2.7", "nist-800-190:4.3.1"),
-    aliases=(_alias("2.7"),),
+    aliases=(docker_bench_alias("2.7"),),
 )
 def tls_authentication(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
     hosts = setting(doc, "hosts")
@@ -561,7 +552,7 @@ def tls_authentication(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
                  "be set to values that suit the workloads.",
     references=(CIS, "https://docs.docker.com/reference/cli/dockerd/#default-ulimit-settings"),
     controls=("cis-docker-1.6:2.8", RUNTIME_CONFIG),
-    aliases=(_alias("2.8"),),
+    aliases=(docker_bench_alias("2.8"),),
 )
 def default_ulimits(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
     if not values(setting(doc, "default-ulimits")):
@@ -582,7 +573,7 @@ def default_ulimits(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
     verification="Run `docker info -f '{{.SecurityOptions}}'`: it must contain name=userns.",
     references=(CIS, "https://docs.docker.com/engine/security/userns-remap/"),
     controls=("cis-docker-1.6:2.9", RUNTIME_CONFIG),
-    aliases=(_alias("2.9"),),
+    aliases=(docker_bench_alias("2.9"),),
 )
 def userns_remap(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
     found = setting(doc, "userns-remap")
@@ -608,7 +599,7 @@ def userns_remap(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
     verification="Run `ps -o args= -C dockerd` and read daemon.json: confirm the cgroup-parent value is intended.",
     references=(CIS, "https://docs.docker.com/reference/cli/dockerd/#default-cgroup-parent"),
     controls=("cis-docker-1.6:2.10", RUNTIME_CONFIG),
-    aliases=(_alias("2.10"),),
+    aliases=(docker_bench_alias("2.10"),),
 )
 def cgroup_parent(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
     found = setting(doc, "cgroup-parent")
@@ -629,7 +620,7 @@ def cgroup_parent(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
     verification="Read daemon.json and `ps -o args= -C dockerd`: no dm.basesize storage option.",
     references=(CIS, "https://docs.docker.com/reference/cli/dockerd/#daemon-storage-driver"),
     controls=("cis-docker-1.6:2.11", RUNTIME_CONFIG),
-    aliases=(_alias("2.11"),),
+    aliases=(docker_bench_alias("2.11"),),
 )
 def base_device_size(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
     found = setting(doc, "storage-opts")
@@ -652,7 +643,7 @@ def base_device_size(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
     verification="Run `docker info -f '{{.Plugins.Authorization}}'`: it must list the plugin.",
     references=(CIS, "https://docs.docker.com/engine/extend/plugins_authorization/"),
     controls=("cis-docker-1.6:2.12", USER_ACCESS),
-    aliases=(_alias("2.12"),),
+    aliases=(docker_bench_alias("2.12"),),
 )
 def authorization_plugin(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
     if values(setting(doc, "authorization-plugins")):
@@ -681,7 +672,7 @@ _LOCAL_LOG_DRIVERS = {"json-file", "local", "none", ""}
     verification="Run `docker info -f '{{.LoggingDriver}}'`: it must not be json-file, local or none.",
     references=(CIS, "https://docs.docker.com/engine/logging/configure/"),
     controls=("cis-docker-1.6:2.13",),
-    aliases=(_alias("2.13"),),
+    aliases=(docker_bench_alias("2.13"),),
 )
 def central_logging(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
     found = setting(doc, "log-driver")
@@ -709,7 +700,7 @@ def central_logging(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
     verification="Read daemon.json and `ps -o args= -C dockerd`: no-new-privileges must be true.",
     references=(CIS, DOCKERD),
     controls=("cis-docker-1.6:2.14", RUNTIME_CONFIG),
-    aliases=(_alias("2.14"),),
+    aliases=(docker_bench_alias("2.14"),),
 )
 def no_new_privileges(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
     found = setting(doc, "no-new-privileges")
@@ -734,7 +725,7 @@ def no_new_privileges(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
     verification="Run `docker info -f '{{.LiveRestoreEnabled}}'`: it must print true.",
     references=(CIS, "https://docs.docker.com/engine/daemon/live-restore/"),
     controls=("cis-docker-1.6:2.15",),
-    aliases=(_alias("2.15"),),
+    aliases=(docker_bench_alias("2.15"),),
 )
 def live_restore(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
     found = setting(doc, "live-restore")
@@ -764,7 +755,7 @@ def live_restore(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
                  "finds nothing.",
     references=(CIS, "https://docs.docker.com/engine/network/packet-filtering-firewalls/#docker-on-a-router"),
     controls=("cis-docker-1.6:2.16", NETWORK),
-    aliases=(_alias("2.16"),),
+    aliases=(docker_bench_alias("2.16"),),
 )
 def userland_proxy(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
     found = setting(doc, "userland-proxy")
@@ -792,7 +783,7 @@ manual_rule(
                  "confirm it is the one chosen for this host's workloads.",
     references=(CIS, "https://docs.docker.com/engine/security/seccomp/"),
     controls=("cis-docker-1.6:2.17", "nist-800-190:4.5.2"),
-    aliases=(_alias("2.17"),),
+    aliases=(docker_bench_alias("2.17"),),
 )
 
 
@@ -809,7 +800,7 @@ manual_rule(
     verification="Run `docker version -f '{{.Server.Experimental}}'`: it must print false.",
     references=(CIS, DOCKERD),
     controls=("cis-docker-1.6:2.18",),
-    aliases=(_alias("2.18"),),
+    aliases=(docker_bench_alias("2.18"),),
 )
 def experimental(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
     found = setting(doc, "experimental")
@@ -950,5 +941,5 @@ for _file_item in FILE_ITEMS:
         verification=_texts["verification"],
         references=(CIS, PROTECT_ACCESS if _file_item.role.startswith("tls") else DAEMON_CONFIG),
         controls=(f"cis-docker-1.6:{_file_item.cis_id}", HOST_FILES),
-        aliases=(_alias(_file_item.cis_id),),
+        aliases=(docker_bench_alias(_file_item.cis_id),),
     )(_file_check(_file_item))
