@@ -190,3 +190,56 @@ def test_template_naming_an_unknown_rule_is_refused(repo: Path, tmp_path: Path) 
     template.write_text("id: t\ntitle: T\nselect:\n  rules: [MOAT-DF-001, MOAT-DF-999]\n")
     result = _run(str(repo), "--template", str(template))
     assert result.exit_code == 2 and "unknown rule MOAT-DF-999" in result.stderr
+
+
+CHART_DEPLOYMENT = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {{ .Release.Name }}-web
+spec:
+  template:
+    spec:
+      containers:
+        - name: web
+          image: "registry.example.com/web:{{ .Values.tag }}"
+          securityContext:
+            privileged: {{ .Values.privileged }}
+"""
+
+
+def test_helm_values_files_change_what_the_chart_renders(tmp_path: Path) -> None:
+    chart = tmp_path / "web"
+    (chart / "templates").mkdir(parents=True)
+    (chart / "Chart.yaml").write_text("apiVersion: v2\nname: web\nversion: 0.1.0\n")
+    (chart / "values.yaml").write_text("tag: '1.0'\nprivileged: false\n")
+    (chart / "templates/deployment.yaml").write_text(CHART_DEPLOYMENT)
+    override = tmp_path / "prod.yaml"
+    override.write_text("privileged: true\n")
+
+    def privileged(*extra: str) -> list[dict[str, Any]]:
+        result = _run(str(chart), "--format", "json", *extra)
+        assert result.exit_code == 0, result.stderr
+        return [f for f in json.loads(result.stdout)["misconfigurations"] if "KSV-0017" in f["aliases"]]
+
+    assert privileged() == []
+    [finding] = privileged("--helm-values", str(override))
+    assert finding["location"]["file"].endswith("templates/deployment.yaml")
+    assert finding["location"]["container"] == "web"
+    missing = _run(str(chart), "--helm-values", str(tmp_path / "none.yaml"))
+    assert missing.exit_code == 2 and "--helm-values" in missing.stderr
+
+
+def test_build_args_are_expanded_in_from_lines(tmp_path: Path) -> None:
+    dockerfile = tmp_path / "Dockerfile"
+    dockerfile.write_text("ARG BASE=python:3.12-slim\nFROM ${BASE}\nUSER app\nHEALTHCHECK CMD true\n")
+
+    def latest_findings(*extra: str) -> list[str]:
+        result = _run(str(dockerfile), "--format", "json", *extra)
+        assert result.exit_code == 0, result.stderr
+        return [f["message"] for f in json.loads(result.stdout)["misconfigurations"] if "DS-0001" in f["aliases"]]
+
+    assert latest_findings() == []
+    assert latest_findings("--build-arg", "BASE=python:latest")
+    bad = _run(str(dockerfile), "--build-arg", "NOEQUALS")
+    assert bad.exit_code == 2 and "expected NAME=VALUE" in bad.stderr

@@ -26,6 +26,16 @@ SKIP_DIRS = {".git", ".hg", ".svn", "node_modules", ".venv", "__pycache__", ".te
 MAX_FILES = 100_000
 
 
+@dataclass(frozen=True, slots=True)
+class CollectOptions:
+    """How targets that take inputs of their own are rendered."""
+
+    helm_values: tuple[Path, ...] = ()
+    """Values files for every Helm chart, in order (``helm template -f``)."""
+    build_args: tuple[tuple[str, str], ...] = ()
+    """``--build-arg`` values for every Dockerfile (they change what ``ARG`` expands to)."""
+
+
 @dataclass(slots=True)
 class Collected:
     documents: list[Document] = field(default_factory=list)
@@ -43,29 +53,33 @@ def is_dockerfile(path: Path) -> bool:
     )
 
 
-def collect(paths: Iterable[str]) -> Collected:
+def collect(paths: Iterable[str], options: CollectOptions | None = None) -> Collected:
     """Every document under ``paths`` (files, directories, chart or kustomization directories)."""
+    options = options or CollectOptions()
+    for values in options.helm_values:
+        if not values.is_file():
+            raise MoatError(f"--helm-values {values}: no such file")
     result = Collected()
     for raw in paths:
         path = Path(raw)
         if not path.exists():
             raise MoatError(f"{raw}: no such file or directory")
         if path.is_dir():
-            _walk(path, result)
+            _walk(path, result, options)
         else:
             before = len(result.documents)
-            _file(path, raw, result, named=True)
+            _file(path, raw, result, options, named=True)
             if len(result.documents) == before and not result.warnings:
                 raise MoatError(f"{raw}: not a Dockerfile, Kubernetes manifest, compose file, or chart")
     return result
 
 
-def _walk(root: Path, result: Collected) -> None:
+def _walk(root: Path, result: Collected, options: CollectOptions) -> None:
     seen = 0
     for directory, subdirs, files in os.walk(root, followlinks=False):
         here = Path(directory)
         if "Chart.yaml" in files:
-            _chart(here, result)
+            _chart(here, result, options)
             subdirs[:] = []  # templates/ are not manifests until rendered
             continue
         kustomization = next((n for n in ("kustomization.yaml", "kustomization.yml", "Kustomization") if n in files),
@@ -82,12 +96,12 @@ def _walk(root: Path, result: Collected) -> None:
             path = here / name
             if path.is_symlink():
                 continue  # a link may point anywhere on the machine; read what the tree itself holds
-            _file(path, str(path), result, named=False)
+            _file(path, str(path), result, options, named=False)
 
 
-def _file(path: Path, label: str, result: Collected, *, named: bool) -> None:
+def _file(path: Path, label: str, result: Collected, options: CollectOptions, *, named: bool) -> None:
     try:
-        docs = _parse_file(path, label, named=named)
+        docs = _parse_file(path, label, options, named=named)
     except ParseError as exc:
         if named and not result.documents:
             raise
@@ -98,13 +112,13 @@ def _file(path: Path, label: str, result: Collected, *, named: bool) -> None:
         result.documents.extend(docs)
 
 
-def _parse_file(path: Path, label: str, *, named: bool) -> list[Document]:
+def _parse_file(path: Path, label: str, options: CollectOptions, *, named: bool) -> list[Document]:
     if path.is_dir():
         return []
     if is_dockerfile(path):
         from moat.checks.targets.dockerfile import dockerfile_documents
 
-        return dockerfile_documents(path, label)
+        return dockerfile_documents(path, label, dict(options.build_args) or None)
     if path.suffix.lower() not in YAML_SUFFIXES and not named:
         return []
     if path.name == "Chart.yaml":
@@ -126,10 +140,10 @@ def classify_yaml(yaml_docs: list[YamlDocument], label: str, *, compose_name: bo
     return documents
 
 
-def _chart(directory: Path, result: Collected) -> None:
+def _chart(directory: Path, result: Collected, options: CollectOptions) -> None:
     from moat.checks.targets.helm import render_chart
 
-    _rendered(render_chart, directory, result)
+    _rendered(lambda chart, label: render_chart(chart, label, options.helm_values), directory, result)
 
 
 def _kustomization(directory: Path, result: Collected) -> None:

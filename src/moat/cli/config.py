@@ -22,13 +22,15 @@ from moat.cli.config_output import (
 from moat.errors import MoatError
 
 if TYPE_CHECKING:
+    from moat.checks.collect import CollectOptions
     from moat.checks.rule import Rule
 
 CONFIG_KINDS = ("dockerfile", "kubernetes", "compose")
 
 
 def run_config(
-    paths: list[str], output: CheckOutput, template_name: str | None, rules_files: list[str], include_manual: bool
+    paths: list[str], output: CheckOutput, template_name: str | None, rules_files: list[str], include_manual: bool,
+    collect_options: CollectOptions | None = None,
 ) -> int:
     from moat.checks.collect import collect
     from moat.checks.engine import evaluate
@@ -44,7 +46,7 @@ def run_config(
         selected += [item for item in custom if item not in selected]
     else:
         selected = [item for item in available.values() if include_manual or not item.manual] + custom
-    collected = collect(paths)
+    collected = collect(paths, collect_options)
     if not collected.documents:
         raise MoatError(f"{', '.join(paths)}: no Dockerfile, Kubernetes manifest, compose file or chart found")
     run = evaluate(
@@ -86,6 +88,14 @@ def register(app: typer.Typer) -> None:
         include_manual: Annotated[
             bool, typer.Option("--include-manual", help="Also list checks a person must verify (no template).")
         ] = False,
+        helm_values: Annotated[
+            list[str] | None,
+            typer.Option("--helm-values", help="Values file for every Helm chart, as helm template -f (repeatable)."),
+        ] = None,
+        build_arg: Annotated[
+            list[str] | None,
+            typer.Option("--build-arg", help="NAME=VALUE for every Dockerfile's ARG, as docker build (repeatable)."),
+        ] = None,
         format: FormatOption = CheckFormat.table,
         output: opt.Output = None,
         severity: SeverityOption = None,
@@ -98,6 +108,19 @@ def register(app: typer.Typer) -> None:
         from moat.cli.main import guarded
 
         settings = CheckOutput(format, output, severity, exit_code)
-        code = guarded(lambda: run_config(paths, settings, template, rules or [], include_manual))
+        code = guarded(lambda: run_config(paths, settings, template, rules or [], include_manual,
+                                          _collect_options(helm_values or [], build_arg or [])))
         if code:
             raise typer.Exit(code)
+
+
+def _collect_options(helm_values: list[str], build_args: list[str]) -> CollectOptions:
+    from moat.checks.collect import CollectOptions
+
+    pairs = []
+    for item in build_args:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise MoatError(f"--build-arg {item}: expected NAME=VALUE")
+        pairs.append((name, value))
+    return CollectOptions(helm_values=tuple(Path(v) for v in helm_values), build_args=tuple(pairs))
