@@ -243,3 +243,15 @@ def test_build_args_are_expanded_in_from_lines(tmp_path: Path) -> None:
     assert latest_findings("--build-arg", "BASE=python:latest")
     bad = _run(str(dockerfile), "--build-arg", "NOEQUALS")
     assert bad.exit_code == 2 and "expected NAME=VALUE" in bad.stderr
+
+
+def test_a_tree_whose_only_manifest_is_an_alias_bomb_says_so(tmp_path: Path) -> None:
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]" for i in range(1, 10)]
+    (tmp_path / "bomb.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: b}\ndata:\n"
+                                        + "".join(f"  {line}\n" for line in lines))
+    (tmp_path / "deep.json").write_text('{"apiVersion": "v1", "kind": "Pod", "x": ' + "[" * 5000 + "]" * 5000 + "}")
+    result = _run(str(tmp_path))
+    assert result.exit_code == 2
+    assert "2 files could not be read" in result.stderr and "alias bomb" in result.stderr
+    assert "Traceback" not in result.stderr

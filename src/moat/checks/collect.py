@@ -44,6 +44,18 @@ class Collected:
     """Files that gave at least one document."""
 
 
+def require_documents(collected: Collected, paths: Iterable[str]) -> None:
+    """Refuse a run that found nothing to check, saying why when files were skipped (an alias bomb,
+    invalid YAML): "nothing found" alone would hide that every candidate failed to parse."""
+    if collected.documents:
+        return
+    message = f"{', '.join(paths)}: no Dockerfile, Kubernetes manifest, compose file or chart found"
+    if collected.warnings:
+        count = len(collected.warnings)
+        message += f"; {count} file{'s' if count != 1 else ''} could not be read, first: {collected.warnings[0]}"
+    raise MoatError(message)
+
+
 def is_dockerfile(path: Path) -> bool:
     name = path.name.lower()
     return (

@@ -41,12 +41,11 @@ def build_compliance(template_name: str, paths: list[str], reports: list[str]) -
     sources: list[str] = []
     warnings: list[str] = []
     if paths:
-        from moat.checks.collect import collect
+        from moat.checks.collect import collect, require_documents
         from moat.checks.engine import evaluate
 
         collected = collect(paths)
-        if not collected.documents:
-            raise MoatError(f"{', '.join(paths)}: no Dockerfile, Kubernetes manifest, compose file or chart found")
+        require_documents(collected, paths)
         run = evaluate(collected.documents, selected, params=template.params, severity_overrides=template.severity)
         warnings.extend([*collected.warnings, *run.warnings])
         groups.append(results_from_run(run))

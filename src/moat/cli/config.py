@@ -32,7 +32,7 @@ def run_config(
     paths: list[str], output: CheckOutput, template_name: str | None, rules_files: list[str], include_manual: bool,
     collect_options: CollectOptions | None = None,
 ) -> int:
-    from moat.checks.collect import collect
+    from moat.checks.collect import collect, require_documents
     from moat.checks.engine import evaluate
     from moat.checks.rule import builtin_rules, rules_for
     from moat.checks.templates import load_template
@@ -47,8 +47,7 @@ def run_config(
     else:
         selected = [item for item in available.values() if include_manual or not item.manual] + custom
     collected = collect(paths, collect_options)
-    if not collected.documents:
-        raise MoatError(f"{', '.join(paths)}: no Dockerfile, Kubernetes manifest, compose file or chart found")
+    require_documents(collected, paths)
     run = evaluate(
         collected.documents,
         rules_for(CONFIG_KINDS, selected),
