@@ -332,7 +332,9 @@ def test_probes_expected_only_on_long_running_kinds(rules: dict[str, Rule]) -> N
 
 def test_service_account_token(rules: dict[str, Rule]) -> None:
     assert _fired(rules, "MOAT-K8S-060", {"containers": [_container()]}) == []
-    assert _fired(rules, "MOAT-K8S-060", {"automountServiceAccountToken": True, "containers": [_container()]})
+    explicit = {"automountServiceAccountToken": True, "containers": [_container()]}
+    assert _fired(rules, "MOAT-K8S-060", explicit) == []  # MOAT-K8S-207 reports it, once
+    assert _fired(rules, "MOAT-K8S-207", explicit) == ["Pod/p sets automountServiceAccountToken: true"]
     mounted = {"containers": [{"name": "c", "image": "i:1", "volumeMounts": [
         {"name": "t", "mountPath": "/var/run/secrets/kubernetes.io/serviceaccount"}]}]}
     assert _fired(rules, "MOAT-K8S-060", mounted) == ['container "c" mounts the service account token path']

@@ -709,8 +709,8 @@ rule(
     description=(
         "A mounted service account token lets anything that compromises the pod call the Kubernetes API "
         "with the pod's identity. Pods that do not talk to the API should not get the token: this rule "
-        "fires when the pod explicitly sets automountServiceAccountToken: true, or mounts the token path "
-        "itself."
+        "fires when a container mounts the token path itself (MOAT-K8S-207 reports a pod that sets "
+        "automountServiceAccountToken: true or inherits it from its service account)."
     ),
     remediation=(
         "  spec:\n    automountServiceAccountToken: false\n(and, for pods that need the API, a dedicated "
@@ -730,12 +730,8 @@ def service_account_token(doc: Document, ctx: RuleContext) -> Iterator[Hit]:
     if pod is None:
         return
     setting = pod.spec.get("automountServiceAccountToken")
-    if setting is True:
-        yield Hit("pod sets automountServiceAccountToken: true",
-                  path=(*pod.spec_path, "automountServiceAccountToken"))
-        return
-    if setting is False:
-        return
+    if setting is not None:
+        return  # true is reported once, by MOAT-K8S-207 (with the service account's own setting); false is fine
     for ref in pod.containers:
         mounts = ref.data.get("volumeMounts")
         for index, mount in enumerate(mounts if isinstance(mounts, list) else []):
