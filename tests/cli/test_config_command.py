@@ -255,3 +255,16 @@ def test_a_tree_whose_only_manifest_is_an_alias_bomb_says_so(tmp_path: Path) -> 
     assert result.exit_code == 2
     assert "2 files could not be read" in result.stderr and "alias bomb" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_custom_rule_a_template_also_selects_runs_once(repo: Path, tmp_path: Path) -> None:
+    rules = tmp_path / "acme.yaml"
+    rules.write_text(CUSTOM.replace('    verification: "kubectl get deploy -A -L team"\n',
+                                    '    verification: "kubectl get deploy -A -L team"\n    controls: ["acme:1"]\n'))
+    template = tmp_path / "acme-template.yaml"
+    template.write_text("id: acme\ntitle: ACME\nselect:\n  frameworks: [acme]\n")
+    result = _run(str(repo / "k8s/web.yaml"), "--rules", str(rules), "--template", str(template), "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert [f["rule_id"] for f in report["misconfigurations"]] == ["ACME-001"]
+    assert [c["rule_id"] for c in report["checks"]] == ["ACME-001"]

@@ -42,8 +42,9 @@ def run_config(
     template = load_template(template_name) if template_name else None
     if template is not None:
         available = {**available, **{item.id: item for item in custom}}
-        selected = template.select(available)
-        selected += [item for item in custom if item not in selected]
+        selected = template.select(available)  # may return custom rules with derived controls added
+        chosen = {item.id for item in selected}
+        selected += [item for item in custom if item.id not in chosen]
     else:
         selected = [item for item in available.values() if include_manual or not item.manual] + custom
     collected = collect(paths, collect_options)
