@@ -25,24 +25,8 @@ def inventory_target(
     on_layer: LayerCallback | None = None,
 ) -> Inventory:
     """Inventory an image, directory or SBOM named the way users write targets."""
-    options = options or SourceOptions()
-    settings = settings or ScanSettings()
-    scheme, rest = split_target(target)
-    if scheme == "sbom":
-        from moat.sbom.reader import read_sbom
-
-        return read_sbom(rest)
-    root = cache_dir(settings.cache_dir)
-    scratch = scratch_dir(root)
-    if options.tmp_dir is None:
-        options.tmp_dir = str(scratch)
-    opened = make_source(target, options).open()
-    try:
-        return scan_image(
-            opened, root if settings.use_cache else None, on_layer=on_layer, tmp_root=scratch
-        )
-    finally:
-        opened.close()
+    with opened_target(target, options, settings) as opened:
+        return inventory_opened(target, opened, settings, on_layer)
 
 
 @contextmanager

@@ -414,22 +414,14 @@ def scan_image_layers(
     ``settings`` is a :class:`moat.inventory.target.ScanSettings` (cache dir, ``use_cache``).
     An ``sbom:`` target has no layers: the result is empty with a warning saying so.
     """
-    from moat.image.source import make_source, split_target
-    from moat.inventory.target import ScanSettings
-    from moat.paths import cache_dir, scratch_dir
+    from moat.inventory.target import ScanSettings, opened_target
+    from moat.paths import cache_dir
 
-    options = source_options or SourceOptions()
     settings = settings or ScanSettings()
-    scheme, _ = split_target(target)
-    if scheme == "sbom":
-        return LayerFacts(warnings=[f"{target}: an SBOM has no layers to scan for secrets or setuid files"])
-    root = cache_dir(settings.cache_dir)
-    if options.tmp_dir is None:
-        options.tmp_dir = str(scratch_dir(root))
-    opened = make_source(target, options).open()
-    try:
+    with opened_target(target, source_options, settings) as opened:
+        if opened is None:
+            return LayerFacts(warnings=[f"{target}: an SBOM has no layers to scan for secrets or setuid files"])
+        root = cache_dir(settings.cache_dir)
         return scan_layers(
             opened, root if settings.use_cache else None, secrets=secrets, setuid=setuid, on_layer=on_layer
         )
-    finally:
-        opened.close()
